@@ -1,0 +1,120 @@
+# herald — build, run and test.
+#
+#   make          release build (build/release/herald), -O2, warnings are errors
+#   make run      install what is missing, build, start the server with a demo tenant
+#   make test     install what is missing, build with ASan+UBSan, run every test
+#   make bench    run the benchmarks in bench/ (see docs/performance.md)
+#   make format   clang-format every C file
+#
+# Dependencies come from Debian's -dev packages through pkg-config
+# (scripts/setup.sh installs them). http-parser ships no .pc file.
+
+PKGS      := libuv jansson sqlite3 libsodium libcurl openssl
+CC        ?= cc
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lpthread -lm
+WARN      := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+DEFS      := -D_GNU_SOURCE -DHERALD_VERSION=\"$(VERSION)\" -DHERALD_BUILD=\"$(BUILD_ID)\"
+VERSION   := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+BUILD_ID  := $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
+
+SRC_ALL   := $(shell find src -name '*.c' | sort)
+SRC_MAIN  := src/cli/main.c
+SRC_LIB   := $(filter-out $(SRC_MAIN),$(SRC_ALL))
+UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+
+# ---- release ---------------------------------------------------------------
+REL_DIR   := build/release
+REL_FLAGS := -O2 -g $(WARN) $(DEFS) -Isrc $(PKG_CFLAGS)
+REL_OBJ   := $(SRC_LIB:%.c=$(REL_DIR)/%.o)
+
+# ---- sanitizers (tests) ----------------------------------------------------
+SAN_DIR   := build/asan
+SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+             $(WARN) $(DEFS) -Isrc $(PKG_CFLAGS)
+SAN_OBJ   := $(SRC_LIB:%.c=$(SAN_DIR)/%.o)
+
+# ---- plain debug build for valgrind (valgrind and ASan do not mix) ----------
+DBG_DIR   := build/debug
+DBG_FLAGS := -O0 -g $(WARN) $(DEFS) -Isrc $(PKG_CFLAGS)
+DBG_OBJ   := $(SRC_LIB:%.c=$(DBG_DIR)/%.o)
+
+.PHONY: all run test deps deps-test unit blackbox valgrind bench format format-check clean
+
+all: $(REL_DIR)/herald
+
+$(REL_DIR)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(REL_FLAGS) -MMD -MP -c $< -o $@
+$(REL_DIR)/libherald.a: $(REL_OBJ)
+	ar rcs $@ $^
+$(REL_DIR)/herald: $(SRC_MAIN) $(REL_DIR)/libherald.a
+	$(CC) $(REL_FLAGS) $^ -o $@ $(PKG_LIBS)
+
+$(SAN_DIR)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_FLAGS) -MMD -MP -c $< -o $@
+$(SAN_DIR)/libherald.a: $(SAN_OBJ)
+	ar rcs $@ $^
+$(SAN_DIR)/herald: $(SRC_MAIN) $(SAN_DIR)/libherald.a
+	$(CC) $(SAN_FLAGS) $^ -o $@ $(PKG_LIBS)
+$(SAN_DIR)/tests/%: tests/unit/%.c $(SAN_DIR)/libherald.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_FLAGS) $^ -o $@ $(PKG_LIBS) -lcmocka
+
+$(DBG_DIR)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(DBG_FLAGS) -MMD -MP -c $< -o $@
+$(DBG_DIR)/libherald.a: $(DBG_OBJ)
+	ar rcs $@ $^
+$(DBG_DIR)/tests/%: tests/unit/%.c $(DBG_DIR)/libherald.a
+	@mkdir -p $(dir $@)
+	$(CC) $(DBG_FLAGS) $^ -o $@ $(PKG_LIBS) -lcmocka
+
+$(REL_DIR)/bench/%: bench/%.c $(REL_DIR)/libherald.a
+	@mkdir -p $(dir $@)
+	$(CC) $(REL_FLAGS) $^ -o $@ $(PKG_LIBS)
+
+UNIT_SAN := $(UNIT_SRC:tests/unit/%.c=$(SAN_DIR)/tests/%)
+UNIT_DBG := $(UNIT_SRC:tests/unit/%.c=$(DBG_DIR)/tests/%)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(REL_DIR)/bench/%)
+
+deps:
+	@scripts/setup.sh run
+deps-test:
+	@scripts/setup.sh test
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/run-demo.sh $(REL_DIR)/herald
+
+# Unit tests under ASan+UBSan, the same under valgrind, then the black-box suite
+# against the sanitizer build of the real binary.
+test: deps-test
+	@$(MAKE) --no-print-directory all $(SAN_DIR)/herald $(UNIT_SAN) $(UNIT_DBG) $(BENCH_BIN)
+	@$(MAKE) --no-print-directory format-check unit valgrind blackbox
+
+unit: $(UNIT_SAN)
+	@scripts/run-unit.sh $(UNIT_SAN)
+
+valgrind: $(UNIT_DBG)
+	@scripts/run-unit.sh --valgrind $(UNIT_DBG)
+
+blackbox: $(SAN_DIR)/herald $(BENCH_BIN)
+	@cd tests/blackbox && HERALD_BIN=../../$(SAN_DIR)/herald HERALD_BENCH_DIR=../../$(REL_DIR)/bench \
+		node --test --test-concurrency=1 --test-reporter=spec *.test.mjs
+
+bench: all $(BENCH_BIN)
+	@bench/run.sh
+
+format:
+	clang-format -i $(SRC_ALL) $(wildcard src/*/*.h src/*/*/*.h) $(UNIT_SRC) $(BENCH_SRC)
+format-check:
+	@clang-format --dry-run --Werror $(SRC_ALL) $(wildcard src/*/*.h src/*/*/*.h) $(UNIT_SRC) $(BENCH_SRC)
+	@echo "format: ok"
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

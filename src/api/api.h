@@ -1,0 +1,24 @@
+/*
+ * api.h — the HTTP face of herald: routes, error bodies, health, metrics, the
+ * access log, and the compatibility API /api/v1 (v1.c).
+ *
+ * api_handle() is the http_server's request handler and api_complete() its
+ * completion hook (access log line + metrics).
+ */
+#ifndef HERALD_API_API_H
+#define HERALD_API_API_H
+
+#include "net/http.h"
+#include "svc/svc.h"
+
+typedef struct api api;
+
+int api_new(svc *s, api **out);
+void api_free(api *a);
+/* Lets /metrics report open connections. */
+void api_set_server(api *a, http_server *server);
+
+void api_handle(http_request *req, void *ud);
+void api_complete(http_request *req, int status, size_t bytes_out, uint64_t duration_ns, void *ud);
+
+#endif

@@ -1,0 +1,697 @@
+/*
+ * main.c — the herald command: parses the subcommand and its flags, builds
+ * the configuration (flag > HERALD_* environment > file > default), and
+ * starts things. `herald serve` wires store → svc → api → http on one libuv
+ * loop and owns the graceful shutdown; the other subcommands run once and
+ * exit.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "api/api.h"
+#include "core/config.h"
+#include "core/crypto.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/time.h"
+#include "net/http.h"
+#include "push/sms.h"
+#include "store/store.h"
+#include "svc/svc.h"
+
+#ifndef HERALD_VERSION
+#define HERALD_VERSION "0.0.0"
+#endif
+#ifndef HERALD_BUILD
+#define HERALD_BUILD "dev"
+#endif
+
+/* ---- configuration ---------------------------------------------------------------- */
+
+static const struct {
+	const char *key, *def, *help;
+} settings[] = {
+	{"listen", "127.0.0.1:8080", "address and port to listen on (HOST:PORT, [v6]:PORT)"},
+	{"data", "./data", "data directory (database, secret key, SMS outbox)"},
+	{"log.level", "info", "debug, info (one access-log line per request), warn or error"},
+	{"http.max_body", "1M", "largest request body; larger gets 413"},
+	{"http.max_header", "16k", "largest request line + headers; larger gets 431"},
+	{"http.header_timeout", "10s", "time to send the request headers; slower gets 408"},
+	{"http.body_timeout", "30s", "longest pause while sending a body; slower gets 408"},
+	{"http.idle_timeout", "60s", "keep-alive connections idle this long are closed"},
+	{"http.max_connections", "19000", "connections beyond this are refused"},
+	{"api.date_offset", "local", "offset of dates in /api/v1: local (server time zone) or e.g. +03:00"},
+	{"api.default_country_code", "7", "country code for phone numbers written without +"},
+	{"limits.title_max", "256", "longest message title, in characters"},
+	{"limits.text_max", "4000", "longest message text, in characters"},
+	{"limits.name_max", "256", "longest employee name, in characters"},
+	{"sms.provider", "log", "log (append to <data>/sms-outbox.jsonl) or http (a gateway)"},
+	{"sms.http.url", NULL, "gateway URL for the http provider"},
+	{"sms.http.body", "{\"to\":\"{to}\",\"text\":\"{text}\"}", "body template; {to}, {text}, {code} are replaced"},
+	{"sms.http.content_type", "application/json", "Content-Type of the gateway request"},
+	{"sms.http.auth_header", NULL, "a header line sent to the gateway, e.g. Authorization: Bearer KEY"},
+	{"sms.http.timeout", "10s", "gateway request timeout"},
+	{"sms.code_ttl", "10m", "how long an SMS code is valid"},
+	{"sms.code_attempts", "5", "wrong attempts allowed per code"},
+	{"sms.resend_cooldown", "60s", "least time between two codes to one phone"},
+	{"sms.per_phone_hour", "5", "codes per phone per hour"},
+	{"sms.per_ip_hour", "30", "login starts per client address per hour"},
+	{"sms.fail_per_hour", "20", "wrong codes per employee per hour, over all codes"},
+	{"session.ttl", "2160h", "lifetime of an app token from confirmsmscode (90 days)"},
+};
+
+static hconfig *config_new(void)
+{
+	hconfig *c = hconfig_new();
+	if (!c)
+		return NULL;
+	for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
+		hconfig_define(c, settings[i].key, settings[i].def, settings[i].help);
+	return c;
+}
+
+typedef struct cli {
+	hconfig *cfg;
+	const char *config_file;
+	bool demo;
+	const char *out;
+	const char *inn, *name, *full_name, *password;
+} cli;
+
+static int die(const char *fmt, const char *a)
+{
+	fprintf(stderr, "herald: ");
+	fprintf(stderr, fmt, a);
+	fputc('\n', stderr);
+	return 1;
+}
+
+/* Loads env and file layers after the flags were set. */
+static int config_finish(cli *c)
+{
+	hconfig_load_env(c->cfg);
+	const char *file = c->config_file ? c->config_file : getenv("HERALD_CONFIG");
+	if (file && *file) {
+		char err[512];
+		if (hconfig_load_file(c->cfg, file, err, sizeof err) != 0)
+			return die("%s", err);
+	}
+	const char *lvl = hconfig_get(c->cfg, "log.level");
+	int level = hlog_parse_level(lvl ? lvl : "info");
+	if (level < 0)
+		return die("log.level must be debug, info, warn or error, not \"%s\"", lvl);
+	hlog_set_level((hlog_level)level);
+	return 0;
+}
+
+static int cfg_int(hconfig *cfg, const char *key, int64_t min, int64_t max, int64_t *out)
+{
+	char err[256];
+	if (hconfig_get_int(cfg, key, out, err, sizeof err) != 0)
+		return die("%s", err);
+	if (*out < min || *out > max) {
+		fprintf(stderr, "herald: %s must be between %lld and %lld\n", key, (long long)min, (long long)max);
+		return 1;
+	}
+	return 0;
+}
+
+static int cfg_ms(hconfig *cfg, const char *key, int64_t *out)
+{
+	char err[256];
+	if (hconfig_get_duration_ms(cfg, key, out, err, sizeof err) != 0 || *out < 0)
+		return die("%s", err[0] ? err : key);
+	return 0;
+}
+
+/* ---- flags -------------------------------------------------------------------------- */
+
+enum { OPT_DATA = 1000, OPT_LISTEN, OPT_CONFIG, OPT_DEMO, OPT_OUT, OPT_INN, OPT_NAME, OPT_FULL, OPT_PW, OPT_HELP };
+
+static const struct option long_opts[] = {
+	{"data", required_argument, NULL, OPT_DATA},     {"listen", required_argument, NULL, OPT_LISTEN},
+	{"config", required_argument, NULL, OPT_CONFIG}, {"demo", no_argument, NULL, OPT_DEMO},
+	{"out", required_argument, NULL, OPT_OUT},       {"inn", required_argument, NULL, OPT_INN},
+	{"name", required_argument, NULL, OPT_NAME},     {"full-name", required_argument, NULL, OPT_FULL},
+	{"password", required_argument, NULL, OPT_PW},   {"help", no_argument, NULL, OPT_HELP},
+	{NULL, 0, NULL, 0},
+};
+
+static const char *const usage_main =
+	"herald — a self-hosted messaging server for business systems\n"
+	"\n"
+	"usage: herald COMMAND [options]\n"
+	"\n"
+	"commands:\n"
+	"  serve     run the server\n"
+	"  migrate   bring the database schema up to date\n"
+	"  tenant    create, list and manage tenants (companies)\n"
+	"  backup    write a consistent copy of the database while it runs\n"
+	"  config    print every setting with its value and source names\n"
+	"  version   print the version\n"
+	"  help      this text; `herald COMMAND --help` explains a command\n";
+
+static const char *const usage_serve =
+	"usage: herald serve [--data DIR] [--listen HOST:PORT] [--config FILE] [--demo]\n"
+	"\n"
+	"Runs the server. Creates the data directory and migrates the database on\n"
+	"first start. --demo creates a demo tenant (once) and prints its credentials.\n"
+	"SIGTERM or SIGINT stop it gracefully: no new connections, in-flight requests\n"
+	"finish, every acknowledged write is on disk, exit 0 within 10 seconds.\n"
+	"Settings: see `herald config` and docs/configuration.md.\n";
+
+static const char *const usage_tenant =
+	"usage: herald tenant create --inn INN --name SHORT --full-name FULL --password PW [--data DIR]\n"
+	"       herald tenant list [--data DIR]\n"
+	"       herald tenant rotate-token --inn INN [--data DIR]\n"
+	"       herald tenant set-password --inn INN --password PW [--data DIR]\n"
+	"\n"
+	"create and rotate-token print the tenant's API token as the last line of\n"
+	"standard output. It is shown only then: herald keeps only its hash.\n";
+
+static const char *const usage_migrate = "usage: herald migrate [--data DIR] [--config FILE]\n"
+					 "\n"
+					 "Applies the numbered schema migrations this binary brings, each in its own\n"
+					 "transaction. `herald serve` does the same on start.\n";
+
+static const char *const usage_backup = "usage: herald backup --out FILE [--data DIR] [--config FILE]\n"
+					"\n"
+					"Writes a consistent copy of the database to FILE (which must not exist) while\n"
+					"the server keeps running. Keep <data>/secret.key with it: SMS codes in flight\n"
+					"are keyed with it.\n";
+
+static const char *const usage_config = "usage: herald config [--config FILE] [--data DIR] [--listen HOST:PORT]\n"
+					"\n"
+					"Prints every setting: key, effective value, environment variable, help.\n";
+
+static const char *const usage_version = "usage: herald version\n";
+
+static int parse_flags(int argc, char **argv, cli *c, const char *usage)
+{
+	optind = 1;
+	int opt;
+	while ((opt = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
+		switch (opt) {
+		case OPT_DATA:
+			hconfig_set(c->cfg, HCONFIG_FLAG, "data", optarg);
+			break;
+		case OPT_LISTEN:
+			hconfig_set(c->cfg, HCONFIG_FLAG, "listen", optarg);
+			break;
+		case OPT_CONFIG:
+			c->config_file = optarg;
+			break;
+		case OPT_DEMO:
+			c->demo = true;
+			break;
+		case OPT_OUT:
+			c->out = optarg;
+			break;
+		case OPT_INN:
+			c->inn = optarg;
+			break;
+		case OPT_NAME:
+			c->name = optarg;
+			break;
+		case OPT_FULL:
+			c->full_name = optarg;
+			break;
+		case OPT_PW:
+			c->password = optarg;
+			break;
+		case OPT_HELP:
+			fputs(usage, stdout);
+			return -1;
+		default:
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	return 0;
+}
+
+/* ---- storage for the one-shot commands ------------------------------------------------- */
+
+static int open_store(cli *c, store **st)
+{
+	if (hcrypto_init() != 0)
+		return die("%s", "libsodium failed to initialise");
+	char err[1024];
+	store_open_options o = {.data_dir = hconfig_get(c->cfg, "data"), .migrate = true};
+	int rc = store_open(&o, st, err, sizeof err);
+	if (rc != 0)
+		return die("%s", err);
+	return 0;
+}
+
+static int print_tenant(void *ud, const store_tenant *t)
+{
+	int *n = ud;
+	char at[32];
+	htime_format_iso(t->created_at, HTIME_LOCAL, at);
+	if ((*n)++ == 0)
+		printf("%-12s  %-29s  %s\n", "INN", "CREATED", "NAME");
+	printf("%-12s  %-29s  %s\n", t->inn, at, t->short_name);
+	return 0;
+}
+
+static int cmd_tenant(int argc, char **argv, cli *c)
+{
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+		fputs(usage_tenant, argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	const char *sub = argv[1];
+	int rc = parse_flags(argc - 1, argv + 1, c, usage_tenant);
+	if (rc != 0)
+		return rc < 0 ? 0 : rc;
+	if ((rc = config_finish(c)) != 0)
+		return rc;
+	store *st = NULL;
+	char token[HCRYPTO_TOKEN_CHARS + 1], err[512];
+	if (strcmp(sub, "create") == 0) {
+		if (!c->inn || !c->name || !c->full_name || !c->password)
+			return die("%s", "tenant create needs --inn, --name, --full-name and --password");
+		if ((rc = open_store(c, &st)) != 0)
+			return rc;
+		svc_tenant_new in = {c->inn, c->name, c->full_name, c->password};
+		rc = svc_tenant_create(st, &in, token, err, sizeof err);
+		store_close(st);
+		if (rc != 0)
+			return die("%s", err);
+		printf("tenant %s created (%s)\n", c->inn, c->name);
+		printf("API token (shown once; the ERP sends it in the Authorization header):\n%s\n", token);
+		return 0;
+	}
+	if (strcmp(sub, "list") == 0) {
+		if ((rc = open_store(c, &st)) != 0)
+			return rc;
+		int n = 0;
+		rc = svc_tenant_list(st, print_tenant, &n);
+		store_close(st);
+		if (n == 0 && rc == 0)
+			printf("no tenants yet; create one with `herald tenant create`\n");
+		return rc == 0 ? 0 : die("%s", herr_name(rc));
+	}
+	if (strcmp(sub, "rotate-token") == 0 || strcmp(sub, "set-password") == 0) {
+		bool rotate = sub[0] == 'r';
+		if (!c->inn || (!rotate && !c->password))
+			return die("%s", rotate ? "tenant rotate-token needs --inn"
+						: "tenant set-password needs --inn and --password");
+		if ((rc = open_store(c, &st)) != 0)
+			return rc;
+		rc = rotate ? svc_tenant_rotate_token(st, c->inn, token) : svc_tenant_set_password(st, c->inn, c->password);
+		store_close(st);
+		if (rc == HERR_UNKNOWN_INN)
+			return die("no tenant has INN %s", c->inn);
+		if (rc == HERR_FIELD_INVALID)
+			return die("%s", "the password must have 8 to 1024 characters");
+		if (rc != 0)
+			return die("%s", herr_name(rc));
+		if (rotate)
+			printf("new API token for %s (the old one stops working now):\n%s\n", c->inn, token);
+		else
+			printf("password of %s changed\n", c->inn);
+		return 0;
+	}
+	fputs(usage_tenant, stderr);
+	return 2;
+}
+
+static int cmd_migrate(int argc, char **argv, cli *c)
+{
+	int rc = parse_flags(argc, argv, c, usage_migrate);
+	if (rc != 0)
+		return rc < 0 ? 0 : rc;
+	if ((rc = config_finish(c)) != 0)
+		return rc;
+	store *st = NULL;
+	if ((rc = open_store(c, &st)) != 0)
+		return rc;
+	int found, current;
+	store_schema_versions(st, &found, &current);
+	printf("%s: schema version %d%s\n", store_describe(st), current,
+	       found == current ? " (already current)" : " (migrated)");
+	store_close(st);
+	return 0;
+}
+
+static int cmd_backup(int argc, char **argv, cli *c)
+{
+	int rc = parse_flags(argc, argv, c, usage_backup);
+	if (rc != 0)
+		return rc < 0 ? 0 : rc;
+	if ((rc = config_finish(c)) != 0)
+		return rc;
+	if (!c->out)
+		return die("%s", "backup needs --out FILE");
+	store *st = NULL;
+	if ((rc = open_store(c, &st)) != 0)
+		return rc;
+	char err[1024];
+	rc = store_backup(st, c->out, err, sizeof err);
+	store_close(st);
+	if (rc != 0)
+		return die("%s", err);
+	printf("backup written to %s\n", c->out);
+	return 0;
+}
+
+static void print_setting(void *ud, const char *key, const char *value, const char *def, const char *help)
+{
+	(void)ud;
+	(void)def;
+	char env[128] = "HERALD_";
+	size_t n = strlen(env);
+	for (const char *k = key; *k && n < sizeof env - 1; k++)
+		env[n++] = (*k == '.' || *k == '-') ? '_' : (char)(*k >= 'a' && *k <= 'z' ? *k - 32 : *k);
+	env[n] = '\0';
+	printf("%-26s = %-28s  %-32s  %s\n", key, value ? value : "(unset)", env, help);
+}
+
+static int cmd_config(int argc, char **argv, cli *c)
+{
+	int rc = parse_flags(argc, argv, c, usage_config);
+	if (rc != 0)
+		return rc < 0 ? 0 : rc;
+	if ((rc = config_finish(c)) != 0)
+		return rc;
+	hconfig_each(c->cfg, print_setting, NULL);
+	return 0;
+}
+
+/* ---- serve ------------------------------------------------------------------------------ */
+
+typedef struct server {
+	uv_loop_t *loop;
+	store *st;
+	svc *svc;
+	api *api;
+	sms_provider *sms;
+	http_server *http;
+	uv_signal_t sigterm, sigint;
+	uv_timer_t deadline;
+	uv_check_t log_flush;
+	bool stopping;
+	bool drained;
+} server;
+
+static void on_drained(void *ud)
+{
+	server *s = ud;
+	s->drained = true;
+	uv_stop(s->loop);
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+	server *s = t->data;
+	hlog_msg(HLOG_WARN, "shutdown_forced", "in-flight requests did not finish in time; closing");
+	uv_stop(s->loop);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	server *s = h->data;
+	if (s->stopping) {
+		hlog_msg(HLOG_WARN, "shutdown", "second signal; stopping now");
+		uv_stop(s->loop);
+		return;
+	}
+	s->stopping = true;
+	hlog_line l;
+	hlog_begin(&l, HLOG_INFO, "shutdown");
+	hlog_str(&l, "signal", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	hlog_int(&l, "connections", (int64_t)http_server_connection_count(s->http));
+	hlog_end(&l);
+	/* The 10 s promise: 8 s for requests, the rest for the writer and close. */
+	uv_timer_start(&s->deadline, on_deadline, 8000, 0);
+	http_server_shutdown(s->http, on_drained, s);
+}
+
+static void on_check(uv_check_t *h)
+{
+	(void)h;
+	hlog_flush();
+}
+
+static void close_walk(uv_handle_t *h, void *ud)
+{
+	(void)ud;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static int split_listen(const char *listen, char *host, size_t host_size, int *port)
+{
+	const char *colon = strrchr(listen, ':');
+	if (!colon)
+		return -1;
+	const char *h = listen;
+	size_t hl = (size_t)(colon - listen);
+	if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+		h++;
+		hl -= 2;
+	}
+	if (hl == 0 || hl >= host_size)
+		return -1;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	char *end;
+	long p = strtol(colon + 1, &end, 10);
+	if (*end || p < 0 || p > 65535 || colon[1] == '\0')
+		return -1;
+	*port = (int)p;
+	return 0;
+}
+
+static int build_settings(hconfig *cfg, svc_settings *ss, http_server_options *ho)
+{
+	int64_t v;
+	svc_settings_default(ss);
+	http_server_options_default(ho);
+	char err[256];
+	uint64_t size;
+	if (hconfig_get_size(cfg, "http.max_body", &size, err, sizeof err) != 0)
+		return die("%s", err);
+	ho->max_body = size;
+	if (hconfig_get_size(cfg, "http.max_header", &size, err, sizeof err) != 0)
+		return die("%s", err);
+	ho->max_header = size;
+	if (cfg_ms(cfg, "http.header_timeout", &v) != 0)
+		return 1;
+	ho->header_timeout_ms = (uint64_t)v;
+	if (cfg_ms(cfg, "http.body_timeout", &v) != 0)
+		return 1;
+	ho->body_timeout_ms = (uint64_t)v;
+	if (cfg_ms(cfg, "http.idle_timeout", &v) != 0)
+		return 1;
+	ho->idle_timeout_ms = (uint64_t)v;
+	if (cfg_int(cfg, "http.max_connections", 1, 1000000, &v) != 0)
+		return 1;
+	ho->max_connections = (int)v;
+	const char *off = hconfig_get(cfg, "api.date_offset");
+	if (htime_parse_offset(off ? off : "local", &ss->date_offset_min) != 0)
+		return die("api.date_offset must be local or an offset like +03:00, not \"%s\"", off);
+	if (cfg_int(cfg, "api.default_country_code", 1, 999, &v) != 0)
+		return 1;
+	ss->default_country_code = (int)v;
+	if (cfg_int(cfg, "limits.title_max", 1, 100000, &v) != 0)
+		return 1;
+	ss->title_max = (int)v;
+	if (cfg_int(cfg, "limits.text_max", 1, 100000, &v) != 0)
+		return 1;
+	ss->text_max = (int)v;
+	if (cfg_int(cfg, "limits.name_max", 1, 1000, &v) != 0)
+		return 1;
+	ss->name_max = (int)v;
+	if (cfg_ms(cfg, "sms.code_ttl", &v) != 0)
+		return 1;
+	ss->code_ttl_s = (int)(v / 1000);
+	if (cfg_int(cfg, "sms.code_attempts", 1, 100, &v) != 0)
+		return 1;
+	ss->code_max_attempts = (int)v;
+	if (cfg_ms(cfg, "sms.resend_cooldown", &v) != 0)
+		return 1;
+	ss->code_cooldown_s = (int)(v / 1000);
+	if (cfg_int(cfg, "sms.per_phone_hour", 1, 1000, &v) != 0)
+		return 1;
+	ss->code_per_phone_hour = (int)v;
+	if (cfg_int(cfg, "sms.per_ip_hour", 1, 1000000, &v) != 0)
+		return 1;
+	ss->auth_per_ip_hour = (int)v;
+	if (cfg_int(cfg, "sms.fail_per_hour", 1, 100, &v) != 0)
+		return 1;
+	ss->code_fail_per_hour = (int)v;
+	if (cfg_ms(cfg, "session.ttl", &v) != 0)
+		return 1;
+	ss->session_ttl_s = v / 1000;
+	return 0;
+}
+
+static int cmd_serve(int argc, char **argv, cli *c)
+{
+	int rc = parse_flags(argc, argv, c, usage_serve);
+	if (rc != 0)
+		return rc < 0 ? 0 : rc;
+	if ((rc = config_finish(c)) != 0)
+		return rc;
+	svc_settings ss;
+	http_server_options ho;
+	if ((rc = build_settings(c->cfg, &ss, &ho)) != 0)
+		return rc;
+	char host[256];
+	int port;
+	const char *listen = hconfig_get(c->cfg, "listen");
+	if (split_listen(listen, host, sizeof host, &port) != 0)
+		return die("listen must be HOST:PORT (e.g. 127.0.0.1:8080 or [::1]:8080), not \"%s\"", listen);
+	const char *data = hconfig_get(c->cfg, "data");
+	char err[1024];
+	int64_t sms_timeout = 10000;
+	if (cfg_ms(c->cfg, "sms.http.timeout", &sms_timeout) != 0)
+		return 1;
+
+	signal(SIGPIPE, SIG_IGN);
+	server s = {0};
+	s.loop = uv_default_loop();
+	int exit_code = 1;
+	if (hcrypto_init() != 0)
+		return die("%s", "libsodium failed to initialise");
+	store_open_options so = {.data_dir = data, .migrate = true};
+	if (store_open(&so, &s.st, err, sizeof err) != 0) {
+		die("%s", err);
+		goto out;
+	}
+	if (c->demo) {
+		char summary[2048];
+		if ((rc = svc_demo_seed(s.st, data, summary, sizeof summary)) != 0) {
+			die("cannot create the demo tenant: %s", herr_name(rc));
+			goto out;
+		}
+		fputs(summary, stdout);
+		fflush(stdout);
+	}
+	sms_settings sms = {
+		.provider = hconfig_get(c->cfg, "sms.provider"),
+		.data_dir = data,
+		.http_url = hconfig_get(c->cfg, "sms.http.url"),
+		.http_body = hconfig_get(c->cfg, "sms.http.body"),
+		.http_content_type = hconfig_get(c->cfg, "sms.http.content_type"),
+		.http_auth_header = hconfig_get(c->cfg, "sms.http.auth_header"),
+		.http_timeout_ms = (long)sms_timeout,
+	};
+	if (sms_provider_new(&sms, s.loop, &s.sms, err, sizeof err) != 0) {
+		die("%s", err);
+		goto out;
+	}
+	if (svc_new(s.st, &ss, data, s.sms, &s.svc, err, sizeof err) != 0) {
+		die("%s", err);
+		goto out;
+	}
+	if (api_new(s.svc, &s.api) != 0 || store_attach_loop(s.st, s.loop) != 0) {
+		die("%s", "out of memory");
+		goto out;
+	}
+	s.http = http_server_new(s.loop, &ho, api_handle, api_complete, s.api);
+	if (!s.http) {
+		die("%s", "out of memory");
+		goto out;
+	}
+	api_set_server(s.api, s.http);
+	if (http_server_listen(s.http, host, port, err, sizeof err) != 0) {
+		die("%s", err);
+		goto out;
+	}
+	uv_signal_init(s.loop, &s.sigterm);
+	uv_signal_init(s.loop, &s.sigint);
+	s.sigterm.data = s.sigint.data = &s;
+	uv_signal_start(&s.sigterm, on_signal, SIGTERM);
+	uv_signal_start(&s.sigint, on_signal, SIGINT);
+	uv_timer_init(s.loop, &s.deadline);
+	s.deadline.data = &s;
+	uv_unref((uv_handle_t *)&s.deadline);
+	uv_check_init(s.loop, &s.log_flush);
+	uv_check_start(&s.log_flush, on_check);
+
+	char url[300];
+	snprintf(url, sizeof url, "http://%s%s%s:%d", strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
+		 http_server_port(s.http));
+	hlog_line l;
+	hlog_begin(&l, HLOG_INFO, "listening");
+	hlog_str(&l, "url", url);
+	hlog_str(&l, "storage", store_describe(s.st));
+	hlog_str(&l, "sms", sms_provider_name(s.sms));
+	hlog_str(&l, "version", HERALD_VERSION);
+	hlog_end(&l);
+	hlog_flush();
+
+	uv_run(s.loop, UV_RUN_DEFAULT);
+	exit_code = 0;
+	hlog_msg(HLOG_INFO, "stopped", "%s", s.drained ? "all requests finished" : "stopped with requests open");
+out:
+	/* The writer finishes and commits everything queued before the store
+	 * closes, so every acknowledged write is on disk. */
+	store_close(s.st);
+	s.st = NULL;
+	uv_walk(s.loop, close_walk, NULL);
+	uv_run(s.loop, UV_RUN_DEFAULT);
+	http_server_free(s.http);
+	api_free(s.api);
+	svc_free(s.svc);
+	sms_provider_free(s.sms);
+	uv_loop_close(s.loop);
+	hlog_flush();
+	return exit_code;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fputs(usage_main, stderr);
+		return 2;
+	}
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+		if (argc > 2) {
+			char *args[] = {argv[0], argv[2], "--help", NULL};
+			return main(3, args);
+		}
+		fputs(usage_main, stdout);
+		return 0;
+	}
+	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+		if (argc > 2 && strcmp(argv[2], "--help") == 0) {
+			fputs(usage_version, stdout);
+			return 0;
+		}
+		printf("herald %s (build %s)\n", HERALD_VERSION, HERALD_BUILD);
+		return 0;
+	}
+	cli c = {0};
+	c.cfg = config_new();
+	if (!c.cfg)
+		return die("%s", "out of memory");
+	int rc;
+	if (strcmp(cmd, "serve") == 0)
+		rc = cmd_serve(argc - 1, argv + 1, &c);
+	else if (strcmp(cmd, "tenant") == 0)
+		rc = cmd_tenant(argc - 1, argv + 1, &c);
+	else if (strcmp(cmd, "migrate") == 0)
+		rc = cmd_migrate(argc - 1, argv + 1, &c);
+	else if (strcmp(cmd, "backup") == 0)
+		rc = cmd_backup(argc - 1, argv + 1, &c);
+	else if (strcmp(cmd, "config") == 0)
+		rc = cmd_config(argc - 1, argv + 1, &c);
+	else {
+		fprintf(stderr, "herald: unknown command \"%s\"\n\n%s", cmd, usage_main);
+		rc = 2;
+	}
+	hconfig_free(c.cfg);
+	return rc;
+}

@@ -1,0 +1,162 @@
+/*
+ * validate.c — checks and normalisation of user-sent values: INN, phone
+ * numbers (to E.164) and UTF-8 text.
+ *
+ * Everything is a pure function over the caller's bytes with no allocation,
+ * so handlers can validate before they touch storage. UTF-8 is decoded by one
+ * strict routine (hval_utf8_char) that the JSON writer in buf.c shares, so
+ * "valid" means the same thing when text comes in and when it goes out.
+ */
+#include "core/validate.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+#include "core/err.h"
+
+int hval_inn(const char *s)
+{
+	if (s == NULL)
+		return HERR_INN_INVALID;
+	size_t n = 0;
+	for (; s[n] != '\0'; n++) {
+		if (s[n] < '0' || s[n] > '9')
+			return HERR_INN_INVALID;
+		if (n > 12)
+			return HERR_INN_INVALID;
+	}
+	return (n == 10 || n == 12) ? 0 : HERR_INN_INVALID;
+}
+
+static bool hval_phone_sep(char c)
+{
+	return c == ' ' || c == '-' || c == '.' || c == '(' || c == ')';
+}
+
+int hval_phone_e164(const char *in, int default_cc, char out[17])
+{
+	if (in == NULL || out == NULL)
+		return HERR_PHONE_INVALID;
+	char d[20]; /* digits collected; more than 17 can never make a valid number */
+	size_t n = 0;
+	bool plus = false;
+	const char *p = in;
+	while (*p == ' ')
+		p++;
+	if (*p == '+') {
+		plus = true;
+		p++;
+	}
+	for (; *p != '\0'; p++) {
+		if (*p >= '0' && *p <= '9') {
+			if (n == sizeof d)
+				return HERR_PHONE_INVALID;
+			d[n++] = *p;
+		} else if (!hval_phone_sep(*p)) {
+			return HERR_PHONE_INVALID;
+		}
+	}
+
+	const char *num = d;
+	size_t len = n;
+	char trunk[11];
+	if (!plus) {
+		if (n >= 2 && d[0] == '0' && d[1] == '0') {
+			num = d + 2; /* 00 international prefix */
+			len = n - 2;
+		} else if (default_cc == 7 && n == 11 && d[0] == '8') {
+			trunk[0] = '7'; /* Russian trunk prefix 8 → country code 7 */
+			memcpy(trunk + 1, d + 1, 10);
+			num = trunk;
+		} else if (n < 11) {
+			return HERR_PHONE_INVALID;
+		}
+	}
+	if (len < 8 || len > 15 || num[0] == '0')
+		return HERR_PHONE_INVALID;
+	out[0] = '+';
+	memcpy(out + 1, num, len);
+	out[len + 1] = '\0';
+	return 0;
+}
+
+size_t hval_utf8_char(const char *s, size_t len, uint32_t *out_cp)
+{
+	if (s == NULL || len == 0)
+		return 0;
+	const unsigned char *u = (const unsigned char *)s;
+	uint32_t cp;
+	size_t need;
+	uint32_t min;
+	if (u[0] < 0x80) {
+		if (out_cp)
+			*out_cp = u[0];
+		return 1;
+	} else if (u[0] >= 0xC2 && u[0] <= 0xDF) {
+		cp = u[0] & 0x1F;
+		need = 2;
+		min = 0x80;
+	} else if (u[0] >= 0xE0 && u[0] <= 0xEF) {
+		cp = u[0] & 0x0F;
+		need = 3;
+		min = 0x800;
+	} else if (u[0] >= 0xF0 && u[0] <= 0xF4) {
+		cp = u[0] & 0x07;
+		need = 4;
+		min = 0x10000;
+	} else {
+		return 0; /* continuation byte, C0/C1 overlong lead or F5..FF */
+	}
+	if (len < need)
+		return 0;
+	for (size_t i = 1; i < need; i++) {
+		if ((u[i] & 0xC0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (u[i] & 0x3F);
+	}
+	if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0;
+	if (out_cp)
+		*out_cp = cp;
+	return need;
+}
+
+int hval_utf8(const char *s, size_t len, size_t *out_codepoints)
+{
+	size_t count = 0;
+	size_t i = 0;
+	while (i < len) {
+		uint32_t cp;
+		size_t k = hval_utf8_char(s + i, len - i, &cp);
+		if (k == 0 || cp == 0)
+			return HERR_FIELD_INVALID;
+		i += k;
+		count++;
+	}
+	if (out_codepoints)
+		*out_codepoints = count;
+	return 0;
+}
+
+size_t hval_utf8_prefix(const char *s, size_t len, size_t max_bytes)
+{
+	if (len <= max_bytes)
+		return len;
+	size_t n = max_bytes;
+	/* s[n] is the first byte left out; if it continues a character, that character goes too */
+	while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+		n--;
+	return n;
+}
+
+int hval_digits(const char *s, size_t max_len)
+{
+	if (s == NULL || s[0] == '\0')
+		return HERR_FIELD_INVALID;
+	size_t n = 0;
+	for (; s[n] != '\0'; n++) {
+		if (s[n] < '0' || s[n] > '9' || n >= max_len)
+			return HERR_FIELD_INVALID;
+	}
+	return 0;
+}

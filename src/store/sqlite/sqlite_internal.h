@@ -1,0 +1,64 @@
+/*
+ * sqlite_internal.h — what the SQLite backend's files share, and nothing the
+ * rest of herald may see.
+ */
+#ifndef HERALD_STORE_SQLITE_INTERNAL_H
+#define HERALD_STORE_SQLITE_INTERNAL_H
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+/* Prepared statements, cached per connection and prepared on first use. */
+typedef enum sq_stmt {
+	SQ_TENANT_INSERT,
+	SQ_TENANT_BY_INN,
+	SQ_TENANT_BY_ID,
+	SQ_TENANT_BY_TOKEN,
+	SQ_TENANT_SET_TOKEN,
+	SQ_TENANT_SET_PASSWORD,
+	SQ_TENANT_LIST,
+	SQ_USER_INSERT,
+	SQ_USER_UPDATE,
+	SQ_USER_BY_ID,
+	SQ_USER_BY_STAFF_ID,
+	SQ_USER_BY_PHONE,
+	SQ_USER_LIST,
+	SQ_USER_DEL_SENT,
+	SQ_USER_DEL_INBOX,
+	SQ_USER_DEL,
+	SQ_DEVICE_DEL_KIND,
+	SQ_DEVICE_DEL_TOKEN,
+	SQ_DEVICE_INSERT,
+	SQ_DEVICE_COUNT,
+	SQ_SESSION_INSERT,
+	SQ_SESSION_LOOKUP,
+	SQ_CODE_INSERT,
+	SQ_CODE_LATEST,
+	SQ_CODE_UPDATE,
+	SQ_CODE_STATS,
+	SQ_INBOX_FIND,
+	SQ_INBOX_INSERT,
+	SQ_CHAT_BUMP,
+	SQ_MESSAGE_INSERT,
+	SQ_MESSAGE_LIST,
+	SQ_PING,
+	SQ_COUNT
+} sq_stmt;
+
+struct store_conn {
+	sqlite3 *db;
+	sqlite3_stmt *stmts[SQ_COUNT];
+	struct store_conn *next; /* in the store's list of connections */
+};
+
+extern const char *const sqlite_migrations[];
+extern const int sqlite_migration_count;
+
+/* Returns the cached statement, reset and with bindings cleared (NULL on error). */
+sqlite3_stmt *sq_prepare(store_conn *c, sq_stmt id);
+
+/* Maps a SQLite result code to HERR_* (constraint → HERR_CONFLICT). */
+int sq_err(store_conn *c, int rc);
+
+#endif

@@ -1,0 +1,225 @@
+/*
+ * store.h — the storage interface. Everything herald keeps goes through here.
+ *
+ * The interface speaks of tenants, users, chats and messages, never of SQL or
+ * of a particular database: the SQLite backend (store/sqlite/) implements it
+ * now and a PostgreSQL backend can implement the same functions later.
+ *
+ * Threads. The event loop never touches the database. Work is packaged as a
+ * *job*: a function that runs on a storage thread with a store_conn, plus a
+ * completion that runs back on the loop.
+ *  - store_write(): the job runs on the single writer thread. The writer takes
+ *    every job queued so far, runs each inside its own savepoint of one
+ *    transaction, commits once (fsync'd) and only then completes them all:
+ *    group commit, so many requests share one fsync and each is acknowledged
+ *    only when durable. A job returning < 0 is rolled back alone; the others
+ *    in the batch still commit. Nothing is ever half-written.
+ *  - store_read(): the job runs on a reader thread (libuv's pool) in a read
+ *    transaction, concurrent with the writer (SQLite WAL).
+ *  - store_run(): runs a write job synchronously on the calling thread (for
+ *    the command line, where there is no loop).
+ *
+ * Tenancy. Every function that reads or writes tenant data takes the tenant
+ * id and filters by it; there is no call that can reach another tenant's row.
+ *
+ * Strings in result structs are fixed-size copies (limits below) or, for
+ * message text, pointers valid only during the row callback.
+ */
+#ifndef HERALD_STORE_STORE_H
+#define HERALD_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#define STORE_INN_MAX 13        /* 12 digits + NUL */
+#define STORE_NAME_MAX 1024     /* bytes incl. NUL (names are ≤ 256 characters) */
+#define STORE_STAFF_ID_MAX 24   /* digits + NUL */
+#define STORE_PHONE_MAX 17      /* E.164 + NUL */
+#define STORE_DEVICE_MAX 16     /* "android", "apple" */
+#define STORE_EXTERNAL_ID_MAX 129
+#define STORE_TOKEN_HASH 32
+
+typedef struct store store;
+typedef struct store_conn store_conn;
+
+typedef int (*store_job_fn)(store_conn *c, void *arg);
+typedef void (*store_done_fn)(void *arg, int rc);
+
+typedef struct store_stats {
+	uint64_t commits;          /* write transactions committed */
+	uint64_t jobs;             /* write jobs run */
+	uint64_t batch_hist[8];    /* batches of size 1, 2-3, 4-7, 8-15, 16-31, 32-63, 64-127, 128+ */
+	uint64_t batch_sum;        /* sum of batch sizes (= jobs in committed batches) */
+	uint64_t commit_errors;
+} store_stats;
+
+#define STORE_BATCH_BUCKETS 8
+
+/* Upper bounds of the batch histogram buckets (the last is +Inf). */
+extern const unsigned store_batch_bounds[STORE_BATCH_BUCKETS];
+
+/* ---- lifecycle ------------------------------------------------------------ */
+
+typedef struct store_open_options {
+	const char *data_dir; /* created if missing */
+	bool migrate;         /* bring the schema to this binary's version */
+	bool read_only_check; /* fail unless the schema is exactly current (no migration) */
+} store_open_options;
+
+/* Opens the database under data_dir. Errors: HERR_IO (cannot create/open),
+ * HERR_SCHEMA_TOO_NEW (written by a newer herald), HERR_STORAGE. err is filled. */
+int store_open(const store_open_options *opt, store **out, char *err, size_t err_size);
+
+/* Human name of the backend and where it keeps data, e.g. "sqlite data/herald.db". */
+const char *store_describe(const store *s);
+
+/* Schema version found on open and the one this binary brings. */
+void store_schema_versions(const store *s, int *found, int *current);
+
+/* Starts the writer thread and routes completions to the loop. */
+int store_attach_loop(store *s, uv_loop_t *loop);
+
+/* Finishes every queued write (committing it), stops the writer, closes all
+ * connections. Completions still pending run on the loop first if the loop
+ * is running; call from the loop thread. */
+void store_close(store *s);
+
+/* Writes a consistent copy of the whole database to path (online). */
+int store_backup(store *s, const char *path, char *err, size_t err_size);
+
+/* ---- jobs ------------------------------------------------------------------ */
+
+void store_write(store *s, store_job_fn run, store_done_fn done, void *arg);
+void store_read(store *s, store_job_fn run, store_done_fn done, void *arg);
+int store_run(store *s, store_job_fn run, void *arg);
+
+void store_get_stats(store *s, store_stats *out);
+
+/* Cheap round trip through a reader (readiness probe). */
+int store_ping(store_conn *c);
+
+/* ---- tenants --------------------------------------------------------------- */
+
+typedef struct store_tenant {
+	int64_t id;
+	char inn[STORE_INN_MAX];
+	char short_name[STORE_NAME_MAX];
+	char full_name[STORE_NAME_MAX];
+	int64_t created_at;
+} store_tenant;
+
+/* Inserts; sets t->id. HERR_TENANT_EXISTS when the INN is taken. */
+int store_tenant_insert(store_conn *c, store_tenant *t, const char *password_hash,
+			const uint8_t token_hash[STORE_TOKEN_HASH]);
+int store_tenant_by_inn(store_conn *c, const char *inn, store_tenant *out);
+int store_tenant_by_id(store_conn *c, int64_t id, store_tenant *out);
+/* Looks the token hash up; HERR_NOT_FOUND if no tenant has it. */
+int store_tenant_by_token(store_conn *c, const uint8_t token_hash[STORE_TOKEN_HASH], store_tenant *out);
+int store_tenant_set_token(store_conn *c, int64_t tenant_id, const uint8_t token_hash[STORE_TOKEN_HASH]);
+int store_tenant_set_password(store_conn *c, int64_t tenant_id, const char *password_hash);
+int store_tenant_list(store_conn *c, int (*fn)(void *ud, const store_tenant *t), void *ud);
+
+/* ---- users (employees, "staff") -------------------------------------------- */
+
+typedef struct store_user {
+	int64_t id;
+	int64_t tenant_id;
+	char staff_id[STORE_STAFF_ID_MAX];
+	char external_id[STORE_EXTERNAL_ID_MAX]; /* "" when none */
+	char name[STORE_NAME_MAX];
+	char phone[STORE_PHONE_MAX]; /* "" when none */
+	char device[STORE_DEVICE_MAX]; /* "" when none */
+	bool mailing;                  /* in the mailings (notifications on) */
+	int64_t created_at;
+	int64_t updated_at;
+} store_user;
+
+/* Inserts; sets u->id; a staff_id of "" gets a fresh random 10-digit id. */
+int store_user_insert(store_conn *c, store_user *u);
+/* Updates name, phone, device, mailing, external_id and updated_at. */
+int store_user_update(store_conn *c, const store_user *u);
+int store_user_by_id(store_conn *c, int64_t tenant_id, int64_t id, store_user *out);
+int store_user_by_staff_id(store_conn *c, int64_t tenant_id, const char *staff_id, store_user *out);
+int store_user_by_phone(store_conn *c, int64_t tenant_id, const char *phone, store_user *out);
+int store_user_list(store_conn *c, int64_t tenant_id, int (*fn)(void *ud, const store_user *u), void *ud);
+/* Deletes the user and everything that is theirs: inbox chat and its
+ * messages, messages they sent, devices, sessions, SMS codes, memberships. */
+int store_user_delete(store_conn *c, int64_t tenant_id, int64_t user_id);
+
+/* ---- devices (push targets) ------------------------------------------------ */
+
+/* Makes token the user's only device of this kind ("fcm", "apns"); a token
+ * that belonged to another user of the tenant moves to this one. */
+int store_device_set(store_conn *c, int64_t tenant_id, int64_t user_id, const char *kind, const char *token,
+		     int64_t now);
+int store_device_count(store_conn *c, int64_t tenant_id, int64_t user_id, int *out);
+
+/* ---- sessions (user tokens) ------------------------------------------------ */
+
+int store_session_insert(store_conn *c, int64_t tenant_id, int64_t user_id, const uint8_t token_hash[STORE_TOKEN_HASH],
+			 int64_t now, int64_t expires_at);
+/* Finds a live session; HERR_NOT_FOUND when unknown or expired. */
+int store_session_lookup(store_conn *c, const uint8_t token_hash[STORE_TOKEN_HASH], int64_t now, int64_t *tenant_id,
+			 int64_t *user_id);
+
+/* ---- SMS codes ------------------------------------------------------------- */
+
+typedef struct store_sms_code {
+	int64_t id;
+	int64_t tenant_id;
+	int64_t user_id;
+	uint8_t code_hash[STORE_TOKEN_HASH];
+	int64_t created_at;
+	int64_t expires_at;
+	int64_t used_at; /* 0 when unused */
+	int attempts;
+} store_sms_code;
+
+int store_sms_code_insert(store_conn *c, store_sms_code *code);
+/* The newest code of a user; HERR_NOT_FOUND if none. */
+int store_sms_code_latest(store_conn *c, int64_t tenant_id, int64_t user_id, store_sms_code *out);
+int store_sms_code_update(store_conn *c, const store_sms_code *code);
+/* Codes sent to a user since a time, the newest creation time, and the wrong
+ * attempts made on them. */
+int store_sms_code_stats(store_conn *c, int64_t tenant_id, int64_t user_id, int64_t since, int *sent,
+			 int64_t *newest, int *failed_attempts);
+
+/* ---- chats and messages ---------------------------------------------------- */
+
+/* The user's inbox chat (where host notifications land), created on demand. */
+int store_inbox_ensure(store_conn *c, int64_t tenant_id, int64_t user_id, int64_t now, int64_t *chat_id);
+/* The inbox chat id, or HERR_NOT_FOUND when the user has none yet. */
+int store_inbox_find(store_conn *c, int64_t tenant_id, int64_t user_id, int64_t *chat_id);
+
+typedef struct store_message {
+	int64_t id;
+	int64_t tenant_id;
+	int64_t chat_id;
+	int64_t seq;       /* per-chat, increasing */
+	int64_t sender_id; /* 0 = the host system */
+	const char *kind;  /* "notification", "text", "system" */
+	const char *title; /* may be "" */
+	const char *body;
+	int64_t created_at;
+	int64_t sent_at; /* 0 = not yet handed to a push service */
+} store_message;
+
+/* Inserts a message; assigns id and the chat's next seq. */
+int store_message_insert(store_conn *c, store_message *m);
+
+typedef struct store_message_query {
+	int64_t tenant_id;
+	int64_t chat_id;
+	int64_t created_min; /* inclusive; INT64_MIN for none */
+	int64_t created_max; /* inclusive; INT64_MAX for none */
+	int limit;
+} store_message_query;
+
+/* Messages newest first; the row's strings are valid during the callback only.
+ * A callback returning non-zero stops the walk and that value is returned. */
+int store_message_list(store_conn *c, const store_message_query *q, int (*fn)(void *ud, const store_message *m),
+		       void *ud);
+
+#endif

@@ -1,0 +1,34 @@
+/*
+ * svc_internal.h — shared by the svc/ files only.
+ */
+#ifndef HERALD_SVC_INTERNAL_H
+#define HERALD_SVC_INTERNAL_H
+
+#include "core/ratelimit.h"
+#include "svc/svc.h"
+
+#define SVC_SECRET_BYTES 32
+
+struct svc {
+	store *store;
+	svc_settings settings;
+	sms_provider *sms;
+	uint8_t secret[SVC_SECRET_BYTES];
+	hratelimit *ip_limit;
+};
+
+/* Principal kinds an operation accepts, as a bit mask. */
+#define SVC_ALLOW_PARTNER (1u << SVC_PARTNER)
+#define SVC_ALLOW_STAFF (1u << SVC_STAFF)
+
+/* Runs run() as a write or read job; op->done follows on the loop. */
+void svc_submit(svc *s, svc_op *op, store_job_fn run, bool write);
+
+/* Records a business outcome and returns err (so `return svc_fail(…)` rolls back). */
+int svc_fail(svc_op *op, int err, const char *detail);
+
+/* Resolves op's token to a partner (tenant API token) or a staff session,
+ * checks it is one of `allowed` and that op->inn, when given, is its tenant. */
+int svc_resolve(store_conn *c, svc_op *op, unsigned allowed);
+
+#endif

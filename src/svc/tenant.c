@@ -1,0 +1,228 @@
+/*
+ * tenant.c — creating and managing tenants (partners) from the command line,
+ * and the demo tenant `herald serve --demo` starts with.
+ *
+ * These run synchronously through store_run(): the command line has no event
+ * loop, and a tenant is created rarely enough that one transaction of its own
+ * is right. A running server sees the new tenant at its next request.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/time.h"
+#include "core/validate.h"
+#include "svc/svc_internal.h"
+
+typedef struct tenant_job {
+	const svc_tenant_new *in;
+	const char *password_hash;
+	uint8_t token_hash[32];
+	const char *inn;
+	store_tenant tenant;
+} tenant_job;
+
+static int create_run(store_conn *c, void *arg)
+{
+	tenant_job *j = arg;
+	store_tenant t = {0};
+	snprintf(t.inn, sizeof t.inn, "%s", j->in->inn);
+	snprintf(t.short_name, sizeof t.short_name, "%s", j->in->short_name);
+	snprintf(t.full_name, sizeof t.full_name, "%s", j->in->full_name);
+	t.created_at = htime_now_ms();
+	int rc = store_tenant_insert(c, &t, j->password_hash, j->token_hash);
+	j->tenant = t;
+	return rc;
+}
+
+static int check_name(const char *s, size_t max_chars)
+{
+	size_t cps = 0;
+	if (!s || !*s || hval_utf8(s, strlen(s), &cps) != 0 || cps > max_chars)
+		return HERR_NAME_INVALID;
+	return 0;
+}
+
+int svc_tenant_create(store *st, const svc_tenant_new *in, char token[HCRYPTO_TOKEN_CHARS + 1], char *err,
+		      size_t err_size)
+{
+	if (!in->inn || hval_inn(in->inn) != 0) {
+		snprintf(err, err_size, "INN must be 10 or 12 digits");
+		return HERR_INN_INVALID;
+	}
+	if (check_name(in->short_name, 256) != 0 || check_name(in->full_name, 512) != 0) {
+		snprintf(err, err_size, "names must be non-empty UTF-8 (short ≤ 256, full ≤ 512 characters)");
+		return HERR_NAME_INVALID;
+	}
+	if (!in->password || strlen(in->password) < 8 || strlen(in->password) > 1024) {
+		snprintf(err, err_size, "the password must have 8 to 1024 characters");
+		return HERR_FIELD_INVALID;
+	}
+	char pwhash[HCRYPTO_PWHASH_CHARS];
+	if (hcrypto_password_hash(in->password, pwhash) != 0) {
+		snprintf(err, err_size, "out of memory while hashing the password");
+		return HERR_NOMEM;
+	}
+	tenant_job j = {.in = in, .password_hash = pwhash};
+	hcrypto_token_new(token);
+	hcrypto_token_hash(token, strlen(token), j.token_hash);
+	int rc = store_run(st, create_run, &j);
+	if (rc == HERR_TENANT_EXISTS)
+		snprintf(err, err_size, "a tenant with INN %s exists already", in->inn);
+	else if (rc != 0)
+		snprintf(err, err_size, "storage error (%s)", herr_name(rc));
+	if (rc != 0)
+		memset(token, 0, HCRYPTO_TOKEN_CHARS + 1);
+	return rc;
+}
+
+static int rotate_run(store_conn *c, void *arg)
+{
+	tenant_job *j = arg;
+	int rc = store_tenant_by_inn(c, j->inn, &j->tenant);
+	if (rc != 0)
+		return rc == HERR_NOT_FOUND ? HERR_UNKNOWN_INN : rc;
+	if (j->password_hash)
+		return store_tenant_set_password(c, j->tenant.id, j->password_hash);
+	return store_tenant_set_token(c, j->tenant.id, j->token_hash);
+}
+
+int svc_tenant_rotate_token(store *st, const char *inn, char token[HCRYPTO_TOKEN_CHARS + 1])
+{
+	tenant_job j = {.inn = inn};
+	hcrypto_token_new(token);
+	hcrypto_token_hash(token, strlen(token), j.token_hash);
+	int rc = store_run(st, rotate_run, &j);
+	if (rc != 0)
+		memset(token, 0, HCRYPTO_TOKEN_CHARS + 1);
+	return rc;
+}
+
+int svc_tenant_set_password(store *st, const char *inn, const char *password)
+{
+	if (!password || strlen(password) < 8 || strlen(password) > 1024)
+		return HERR_FIELD_INVALID;
+	char pwhash[HCRYPTO_PWHASH_CHARS];
+	if (hcrypto_password_hash(password, pwhash) != 0)
+		return HERR_NOMEM;
+	tenant_job j = {.inn = inn, .password_hash = pwhash};
+	return store_run(st, rotate_run, &j);
+}
+
+typedef struct list_job {
+	int (*fn)(void *ud, const store_tenant *t);
+	void *ud;
+} list_job;
+
+static int list_run(store_conn *c, void *arg)
+{
+	list_job *j = arg;
+	return store_tenant_list(c, j->fn, j->ud);
+}
+
+int svc_tenant_list(store *st, int (*fn)(void *ud, const store_tenant *t), void *ud)
+{
+	list_job j = {fn, ud};
+	return store_run(st, list_run, &j);
+}
+
+/* ---- the demo tenant -------------------------------------------------------------- */
+
+#define DEMO_INN "7700000001"
+#define DEMO_PASSWORD "demo-password"
+
+static const struct {
+	const char *name;
+	const char *phone;
+	const char *device;
+} demo_staff[] = {
+	{"Алексей Иванов", "+79230000001", "android"},
+	{"Мария Петрова", "+79230000002", "apple"},
+	{"Jan Kowalski", "+48500000003", "android"},
+};
+
+typedef struct demo_job {
+	const char *password_hash;
+	uint8_t token_hash[32];
+	bool existed;
+	char staff_ids[3][STORE_STAFF_ID_MAX];
+} demo_job;
+
+/* Creates the demo tenant with its employees and a welcome message each, or,
+ * when it exists (demo.txt was deleted), only gives it a fresh token. */
+static int demo_run(store_conn *c, void *arg)
+{
+	demo_job *j = arg;
+	int64_t now = htime_now_ms();
+	store_tenant t = {0};
+	int rc = store_tenant_by_inn(c, DEMO_INN, &t);
+	if (rc == 0) {
+		j->existed = true;
+		return store_tenant_set_token(c, t.id, j->token_hash);
+	}
+	snprintf(t.inn, sizeof t.inn, "%s", DEMO_INN);
+	snprintf(t.short_name, sizeof t.short_name, "%s", "ООО Демо");
+	snprintf(t.full_name, sizeof t.full_name, "%s", "Общество с ограниченной ответственностью «Демо»");
+	t.created_at = now;
+	if ((rc = store_tenant_insert(c, &t, j->password_hash, j->token_hash)) != 0)
+		return rc;
+	for (size_t i = 0; i < sizeof demo_staff / sizeof demo_staff[0]; i++) {
+		store_user u = {0};
+		u.tenant_id = t.id;
+		snprintf(u.name, sizeof u.name, "%s", demo_staff[i].name);
+		snprintf(u.phone, sizeof u.phone, "%s", demo_staff[i].phone);
+		snprintf(u.device, sizeof u.device, "%s", demo_staff[i].device);
+		u.mailing = true;
+		u.created_at = u.updated_at = now;
+		if ((rc = store_user_insert(c, &u)) != 0)
+			return rc;
+		snprintf(j->staff_ids[i], sizeof j->staff_ids[i], "%s", u.staff_id);
+		store_message m = {0};
+		m.tenant_id = t.id;
+		if ((rc = store_inbox_ensure(c, t.id, u.id, now, &m.chat_id)) != 0)
+			return rc;
+		m.kind = "notification";
+		m.title = "Добро пожаловать";
+		m.body = "Это демонстрационное сообщение от herald.";
+		m.created_at = now;
+		if ((rc = store_message_insert(c, &m)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int svc_demo_seed(store *st, const char *data_dir, char *summary, size_t summary_size)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/demo.txt", data_dir);
+	FILE *f = fopen(path, "r");
+	if (f) {
+		size_t n = fread(summary, 1, summary_size - 1, f);
+		summary[n] = '\0';
+		fclose(f);
+		return 0;
+	}
+	char token[HCRYPTO_TOKEN_CHARS + 1];
+	char pwhash[HCRYPTO_PWHASH_CHARS];
+	if (hcrypto_password_hash(DEMO_PASSWORD, pwhash) != 0)
+		return HERR_NOMEM;
+	demo_job j = {.password_hash = pwhash};
+	hcrypto_token_new(token);
+	hcrypto_token_hash(token, strlen(token), j.token_hash);
+	int rc = store_run(st, demo_run, &j);
+	if (rc != 0)
+		return rc;
+	int n = snprintf(summary, summary_size,
+			 "demo tenant: INN %s, cabinet password %s\n"
+			 "demo API token: %s\n",
+			 DEMO_INN, DEMO_PASSWORD, token);
+	for (size_t i = 0; !j.existed && i < 3 && n > 0 && (size_t)n < summary_size; i++)
+		n += snprintf(summary + n, summary_size - (size_t)n, "demo employee: staffid %s, %s, %s\n",
+			      j.staff_ids[i], demo_staff[i].name, demo_staff[i].phone);
+	f = fopen(path, "w");
+	if (!f)
+		return HERR_IO;
+	fputs(summary, f);
+	fclose(f);
+	return 0;
+}
