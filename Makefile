@@ -14,9 +14,9 @@ CC        ?= cc
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lpthread -lm
 WARN      := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
-DEFS      := -D_GNU_SOURCE -DHERALD_VERSION=\"$(VERSION)\" -DHERALD_BUILD=\"$(BUILD_ID)\"
 VERSION   := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 BUILD_ID  := $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
+DEFS      := -D_GNU_SOURCE -DHERALD_VERSION=\"$(VERSION)\" -DHERALD_BUILD=\"$(BUILD_ID)\"
 
 SRC_ALL   := $(shell find src -name '*.c' | sort)
 SRC_MAIN  := src/cli/main.c

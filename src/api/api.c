@@ -111,25 +111,25 @@ static void route_metrics(api *a, http_request *req, const router_params *p)
 	hbuf b = HBUF_INIT;
 	int rc = hmetrics_render_http(&b);
 	rc |= hmetrics_gauge(&b, "herald_http_open_connections", "Open HTTP connections.",
-			     a->server ? (double)http_server_connection_count(a->server) : 0);
+	                     a->server ? (double)http_server_connection_count(a->server) : 0);
 	store_stats st;
 	store_get_stats(svc_store(a->svc), &st);
 	rc |= hbuf_puts(&b, "# HELP herald_db_commit_batch_size Write jobs committed per transaction (group commit).\n"
-			    "# TYPE herald_db_commit_batch_size histogram\n");
+	                    "# TYPE herald_db_commit_batch_size histogram\n");
 	uint64_t cum = 0;
 	for (int i = 0; i < STORE_BATCH_BUCKETS; i++) {
 		cum += st.batch_hist[i];
 		if (store_batch_bounds[i])
 			rc |= hbuf_printf(&b, "herald_db_commit_batch_size_bucket{le=\"%u\"} %llu\n",
-					  store_batch_bounds[i], (unsigned long long)cum);
+			                  store_batch_bounds[i], (unsigned long long)cum);
 		else
 			rc |= hbuf_printf(&b, "herald_db_commit_batch_size_bucket{le=\"+Inf\"} %llu\n",
-					  (unsigned long long)cum);
+			                  (unsigned long long)cum);
 	}
 	rc |= hbuf_printf(&b, "herald_db_commit_batch_size_sum %llu\nherald_db_commit_batch_size_count %llu\n",
-			  (unsigned long long)st.batch_sum, (unsigned long long)st.commits);
+	                  (unsigned long long)st.batch_sum, (unsigned long long)st.commits);
 	rc |= hmetrics_counter(&b, "herald_db_commit_errors_total", "Write transactions that failed to commit.",
-			       (double)st.commit_errors);
+	                       (double)st.commit_errors);
 	if (rc != 0) {
 		hbuf_free(&b);
 		api_send_error(req, HERR_NOMEM, NULL, 0);
@@ -141,24 +141,24 @@ static void route_metrics(api *a, http_request *req, const router_params *p)
 }
 
 static const char landing_html[] =
-	"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-	"<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>herald</title>"
-	"<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;"
-	"color:#1f2937}code{background:#f3f4f6;padding:.1rem .3rem;border-radius:.2rem}"
-	"@media(prefers-color-scheme:dark){body{background:#111827;color:#e5e7eb}code{background:#374151}}"
-	"</style></head><body><h1>herald is running</h1>"
-	"<p>The compatibility API is at <code>/api/v1/</code>; see <code>docs/api-v1.md</code> in the "
-	"source tree. Probes: <a href=\"/healthz\">/healthz</a>, <a href=\"/readyz\">/readyz</a>, "
-	"<a href=\"/metrics\">/metrics</a>.</p></body></html>";
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>herald</title>"
+        "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;"
+        "color:#1f2937}code{background:#f3f4f6;padding:.1rem .3rem;border-radius:.2rem}"
+        "@media(prefers-color-scheme:dark){body{background:#111827;color:#e5e7eb}code{background:#374151}}"
+        "</style></head><body><h1>herald is running</h1>"
+        "<p>The compatibility API is at <code>/api/v1/</code>; see <code>docs/api-v1.md</code> in the "
+        "source tree. Probes: <a href=\"/healthz\">/healthz</a>, <a href=\"/readyz\">/readyz</a>, "
+        "<a href=\"/metrics\">/metrics</a>.</p></body></html>";
 
 static void route_landing(api *a, http_request *req, const router_params *p)
 {
 	(void)a;
 	(void)p;
 	static const char *const hdrs[] = {
-		"Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
-		"frame-ancestors 'none'",
-		"X-Content-Type-Options: nosniff", NULL};
+	        "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
+	        "frame-ancestors 'none'",
+	        "X-Content-Type-Options: nosniff", NULL};
 	http_respond(req, 200, "text/html; charset=utf-8", landing_html, sizeof landing_html - 1, hdrs);
 }
 
@@ -216,7 +216,8 @@ void api_handle(http_request *req, void *ud)
 	const char *name = NULL;
 	router_params params;
 	char allow[128] = "";
-	router_result r = router_match(a->router, req->method, req->path, &handler, &name, &params, allow, sizeof allow);
+	router_result r =
+	        router_match(a->router, req->method, req->raw_path, &handler, &name, &params, allow, sizeof allow);
 	if (r == ROUTER_FOUND) {
 		req->route = name;
 		((api_route_fn)handler)(a, req, &params);
@@ -230,7 +231,7 @@ void api_handle(http_request *req, void *ud)
 		const char *hdrs[] = {h_allow, "X-Herald-Error: method_not_allowed", NULL};
 		herr_format(err, api_lang(req), req->method, msg, sizeof msg);
 		json_t *root = is_v1(req) ? json_pack("{s:b,s:n,s:s}", "success", 0, "data", "error", msg)
-					  : json_pack("{s:{s:s,s:s}}", "error", "code", herr_name(err), "message", msg);
+		                          : json_pack("{s:{s:s,s:s}}", "error", "code", herr_name(err), "message", msg);
 		api_send_json(req, 405, root, hdrs);
 		return;
 	}

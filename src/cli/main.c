@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "api/api.h"
 #include "core/config.h"
@@ -37,33 +38,33 @@
 static const struct {
 	const char *key, *def, *help;
 } settings[] = {
-	{"listen", "127.0.0.1:8080", "address and port to listen on (HOST:PORT, [v6]:PORT)"},
-	{"data", "./data", "data directory (database, secret key, SMS outbox)"},
-	{"log.level", "info", "debug, info (one access-log line per request), warn or error"},
-	{"http.max_body", "1M", "largest request body; larger gets 413"},
-	{"http.max_header", "16k", "largest request line + headers; larger gets 431"},
-	{"http.header_timeout", "10s", "time to send the request headers; slower gets 408"},
-	{"http.body_timeout", "30s", "longest pause while sending a body; slower gets 408"},
-	{"http.idle_timeout", "60s", "keep-alive connections idle this long are closed"},
-	{"http.max_connections", "19000", "connections beyond this are refused"},
-	{"api.date_offset", "local", "offset of dates in /api/v1: local (server time zone) or e.g. +03:00"},
-	{"api.default_country_code", "7", "country code for phone numbers written without +"},
-	{"limits.title_max", "256", "longest message title, in characters"},
-	{"limits.text_max", "4000", "longest message text, in characters"},
-	{"limits.name_max", "256", "longest employee name, in characters"},
-	{"sms.provider", "log", "log (append to <data>/sms-outbox.jsonl) or http (a gateway)"},
-	{"sms.http.url", NULL, "gateway URL for the http provider"},
-	{"sms.http.body", "{\"to\":\"{to}\",\"text\":\"{text}\"}", "body template; {to}, {text}, {code} are replaced"},
-	{"sms.http.content_type", "application/json", "Content-Type of the gateway request"},
-	{"sms.http.auth_header", NULL, "a header line sent to the gateway, e.g. Authorization: Bearer KEY"},
-	{"sms.http.timeout", "10s", "gateway request timeout"},
-	{"sms.code_ttl", "10m", "how long an SMS code is valid"},
-	{"sms.code_attempts", "5", "wrong attempts allowed per code"},
-	{"sms.resend_cooldown", "60s", "least time between two codes to one phone"},
-	{"sms.per_phone_hour", "5", "codes per phone per hour"},
-	{"sms.per_ip_hour", "30", "login starts per client address per hour"},
-	{"sms.fail_per_hour", "20", "wrong codes per employee per hour, over all codes"},
-	{"session.ttl", "2160h", "lifetime of an app token from confirmsmscode (90 days)"},
+        {"listen", "127.0.0.1:8080", "address and port to listen on (HOST:PORT, [v6]:PORT)"},
+        {"data", "./data", "data directory (database, secret key, SMS outbox)"},
+        {"log.level", "info", "debug, info (one access-log line per request), warn or error"},
+        {"http.max_body", "1M", "largest request body; larger gets 413"},
+        {"http.max_header", "16k", "largest request line + headers; larger gets 431"},
+        {"http.header_timeout", "10s", "time to send the request headers; slower gets 408"},
+        {"http.body_timeout", "30s", "longest pause while sending a body; slower gets 408"},
+        {"http.idle_timeout", "60s", "keep-alive connections idle this long are closed"},
+        {"http.max_connections", "19000", "connections beyond this are refused"},
+        {"api.date_offset", "local", "offset of dates in /api/v1: local (server time zone) or e.g. +03:00"},
+        {"api.default_country_code", "7", "country code for phone numbers written without +"},
+        {"limits.title_max", "256", "longest message title, in characters"},
+        {"limits.text_max", "4000", "longest message text, in characters"},
+        {"limits.name_max", "256", "longest employee name, in characters"},
+        {"sms.provider", "log", "log (append to <data>/sms-outbox.jsonl) or http (a gateway)"},
+        {"sms.http.url", NULL, "gateway URL for the http provider"},
+        {"sms.http.body", "{\"to\":\"{to}\",\"text\":\"{text}\"}", "body template; {to}, {text}, {code} are replaced"},
+        {"sms.http.content_type", "application/json", "Content-Type of the gateway request"},
+        {"sms.http.auth_header", NULL, "a header line sent to the gateway, e.g. Authorization: Bearer KEY"},
+        {"sms.http.timeout", "10s", "gateway request timeout"},
+        {"sms.code_ttl", "10m", "how long an SMS code is valid"},
+        {"sms.code_attempts", "5", "wrong attempts allowed per code"},
+        {"sms.resend_cooldown", "60s", "least time between two codes to one phone"},
+        {"sms.per_phone_hour", "5", "codes per phone per hour"},
+        {"sms.per_ip_hour", "30", "login starts per client address per hour"},
+        {"sms.fail_per_hour", "20", "wrong codes per employee per hour, over all codes"},
+        {"session.ttl", "2160h", "lifetime of an app token from confirmsmscode (90 days)"},
 };
 
 static hconfig *config_new(void)
@@ -135,60 +136,65 @@ static int cfg_ms(hconfig *cfg, const char *key, int64_t *out)
 enum { OPT_DATA = 1000, OPT_LISTEN, OPT_CONFIG, OPT_DEMO, OPT_OUT, OPT_INN, OPT_NAME, OPT_FULL, OPT_PW, OPT_HELP };
 
 static const struct option long_opts[] = {
-	{"data", required_argument, NULL, OPT_DATA},     {"listen", required_argument, NULL, OPT_LISTEN},
-	{"config", required_argument, NULL, OPT_CONFIG}, {"demo", no_argument, NULL, OPT_DEMO},
-	{"out", required_argument, NULL, OPT_OUT},       {"inn", required_argument, NULL, OPT_INN},
-	{"name", required_argument, NULL, OPT_NAME},     {"full-name", required_argument, NULL, OPT_FULL},
-	{"password", required_argument, NULL, OPT_PW},   {"help", no_argument, NULL, OPT_HELP},
-	{NULL, 0, NULL, 0},
+        {"data", required_argument, NULL, OPT_DATA},
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        {"config", required_argument, NULL, OPT_CONFIG},
+        {"demo", no_argument, NULL, OPT_DEMO},
+        {"out", required_argument, NULL, OPT_OUT},
+        {"inn", required_argument, NULL, OPT_INN},
+        {"name", required_argument, NULL, OPT_NAME},
+        {"full-name", required_argument, NULL, OPT_FULL},
+        {"password", required_argument, NULL, OPT_PW},
+        {"help", no_argument, NULL, OPT_HELP},
+        {NULL, 0, NULL, 0},
 };
 
-static const char *const usage_main =
-	"herald — a self-hosted messaging server for business systems\n"
-	"\n"
-	"usage: herald COMMAND [options]\n"
-	"\n"
-	"commands:\n"
-	"  serve     run the server\n"
-	"  migrate   bring the database schema up to date\n"
-	"  tenant    create, list and manage tenants (companies)\n"
-	"  backup    write a consistent copy of the database while it runs\n"
-	"  config    print every setting with its value and source names\n"
-	"  version   print the version\n"
-	"  help      this text; `herald COMMAND --help` explains a command\n";
+static const char *const usage_main = "herald — a self-hosted messaging server for business systems\n"
+                                      "\n"
+                                      "usage: herald COMMAND [options]\n"
+                                      "\n"
+                                      "commands:\n"
+                                      "  serve     run the server\n"
+                                      "  migrate   bring the database schema up to date\n"
+                                      "  tenant    create, list and manage tenants (companies)\n"
+                                      "  backup    write a consistent copy of the database while it runs\n"
+                                      "  config    print every setting with its value and source names\n"
+                                      "  version   print the version\n"
+                                      "  help      this text; `herald COMMAND --help` explains a command\n";
 
 static const char *const usage_serve =
-	"usage: herald serve [--data DIR] [--listen HOST:PORT] [--config FILE] [--demo]\n"
-	"\n"
-	"Runs the server. Creates the data directory and migrates the database on\n"
-	"first start. --demo creates a demo tenant (once) and prints its credentials.\n"
-	"SIGTERM or SIGINT stop it gracefully: no new connections, in-flight requests\n"
-	"finish, every acknowledged write is on disk, exit 0 within 10 seconds.\n"
-	"Settings: see `herald config` and docs/configuration.md.\n";
+        "usage: herald serve [--data DIR] [--listen HOST:PORT] [--config FILE] [--demo]\n"
+        "\n"
+        "Runs the server. Creates the data directory and migrates the database on\n"
+        "first start. --demo creates a demo tenant (once) and prints its credentials.\n"
+        "SIGTERM or SIGINT stop it gracefully: no new connections, in-flight requests\n"
+        "finish, every acknowledged write is on disk, exit 0 within 10 seconds.\n"
+        "Settings: see `herald config` and docs/configuration.md.\n";
 
 static const char *const usage_tenant =
-	"usage: herald tenant create --inn INN --name SHORT --full-name FULL --password PW [--data DIR]\n"
-	"       herald tenant list [--data DIR]\n"
-	"       herald tenant rotate-token --inn INN [--data DIR]\n"
-	"       herald tenant set-password --inn INN --password PW [--data DIR]\n"
-	"\n"
-	"create and rotate-token print the tenant's API token as the last line of\n"
-	"standard output. It is shown only then: herald keeps only its hash.\n";
+        "usage: herald tenant create --inn INN --name SHORT --full-name FULL --password PW [--data DIR]\n"
+        "       herald tenant list [--data DIR]\n"
+        "       herald tenant rotate-token --inn INN [--data DIR]\n"
+        "       herald tenant set-password --inn INN --password PW [--data DIR]\n"
+        "\n"
+        "create and rotate-token print the tenant's API token as the last line of\n"
+        "standard output. It is shown only then: herald keeps only its hash.\n";
 
 static const char *const usage_migrate = "usage: herald migrate [--data DIR] [--config FILE]\n"
-					 "\n"
-					 "Applies the numbered schema migrations this binary brings, each in its own\n"
-					 "transaction. `herald serve` does the same on start.\n";
+                                         "\n"
+                                         "Applies the numbered schema migrations this binary brings, each in its own\n"
+                                         "transaction. `herald serve` does the same on start.\n";
 
-static const char *const usage_backup = "usage: herald backup --out FILE [--data DIR] [--config FILE]\n"
-					"\n"
-					"Writes a consistent copy of the database to FILE (which must not exist) while\n"
-					"the server keeps running. Keep <data>/secret.key with it: SMS codes in flight\n"
-					"are keyed with it.\n";
+static const char *const usage_backup =
+        "usage: herald backup --out FILE [--data DIR] [--config FILE]\n"
+        "\n"
+        "Writes a consistent copy of the database to FILE (which must not exist) while\n"
+        "the server keeps running. Keep <data>/secret.key with it: SMS codes in flight\n"
+        "are keyed with it.\n";
 
 static const char *const usage_config = "usage: herald config [--config FILE] [--data DIR] [--listen HOST:PORT]\n"
-					"\n"
-					"Prints every setting: key, effective value, environment variable, help.\n";
+                                        "\n"
+                                        "Prints every setting: key, effective value, environment variable, help.\n";
 
 static const char *const usage_version = "usage: herald version\n";
 
@@ -303,10 +309,11 @@ static int cmd_tenant(int argc, char **argv, cli *c)
 		bool rotate = sub[0] == 'r';
 		if (!c->inn || (!rotate && !c->password))
 			return die("%s", rotate ? "tenant rotate-token needs --inn"
-						: "tenant set-password needs --inn and --password");
+			                        : "tenant set-password needs --inn and --password");
 		if ((rc = open_store(c, &st)) != 0)
 			return rc;
-		rc = rotate ? svc_tenant_rotate_token(st, c->inn, token) : svc_tenant_set_password(st, c->inn, c->password);
+		rc = rotate ? svc_tenant_rotate_token(st, c->inn, token)
+		            : svc_tenant_set_password(st, c->inn, c->password);
 		store_close(st);
 		if (rc == HERR_UNKNOWN_INN)
 			return die("no tenant has INN %s", c->inn);
@@ -578,13 +585,13 @@ static int cmd_serve(int argc, char **argv, cli *c)
 		fflush(stdout);
 	}
 	sms_settings sms = {
-		.provider = hconfig_get(c->cfg, "sms.provider"),
-		.data_dir = data,
-		.http_url = hconfig_get(c->cfg, "sms.http.url"),
-		.http_body = hconfig_get(c->cfg, "sms.http.body"),
-		.http_content_type = hconfig_get(c->cfg, "sms.http.content_type"),
-		.http_auth_header = hconfig_get(c->cfg, "sms.http.auth_header"),
-		.http_timeout_ms = (long)sms_timeout,
+	        .provider = hconfig_get(c->cfg, "sms.provider"),
+	        .data_dir = data,
+	        .http_url = hconfig_get(c->cfg, "sms.http.url"),
+	        .http_body = hconfig_get(c->cfg, "sms.http.body"),
+	        .http_content_type = hconfig_get(c->cfg, "sms.http.content_type"),
+	        .http_auth_header = hconfig_get(c->cfg, "sms.http.auth_header"),
+	        .http_timeout_ms = (long)sms_timeout,
 	};
 	if (sms_provider_new(&sms, s.loop, &s.sms, err, sizeof err) != 0) {
 		die("%s", err);
@@ -621,7 +628,7 @@ static int cmd_serve(int argc, char **argv, cli *c)
 
 	char url[300];
 	snprintf(url, sizeof url, "http://%s%s%s:%d", strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
-		 http_server_port(s.http));
+	         http_server_port(s.http));
 	hlog_line l;
 	hlog_begin(&l, HLOG_INFO, "listening");
 	hlog_str(&l, "url", url);
@@ -633,15 +640,25 @@ static int cmd_serve(int argc, char **argv, cli *c)
 
 	uv_run(s.loop, UV_RUN_DEFAULT);
 	exit_code = 0;
-	hlog_msg(HLOG_INFO, "stopped", "%s", s.drained ? "all requests finished" : "stopped with requests open");
+	if (!s.drained) {
+		/* Requests did not finish within 8 s: commit what the writer holds
+		 * (acknowledged work is durable already) and leave now. */
+		store_close(s.st);
+		hlog_msg(HLOG_WARN, "stopped", "forced: connections were still open");
+		hlog_flush();
+		_exit(0);
+	}
+	hlog_msg(HLOG_INFO, "stopped", "all requests finished");
 out:
 	/* The writer finishes and commits everything queued before the store
-	 * closes, so every acknowledged write is on disk. */
+	 * closes, so every acknowledged write is on disk. The HTTP server then
+	 * closes its own handles; the walk closes the rest (signals, timers). */
 	store_close(s.st);
 	s.st = NULL;
+	http_server_free(s.http);
+	s.http = NULL;
 	uv_walk(s.loop, close_walk, NULL);
 	uv_run(s.loop, UV_RUN_DEFAULT);
-	http_server_free(s.http);
 	api_free(s.api);
 	svc_free(s.svc);
 	sms_provider_free(s.sms);

@@ -56,8 +56,8 @@ uint32_t hcrypto_random_below(uint32_t upper)
 int hcrypto_password_hash(const char *password, char out[HCRYPTO_PWHASH_CHARS])
 {
 	/* OWASP: m=19456 KiB, t=2, p=1 (libsodium's Argon2id always uses p=1). */
-	if (crypto_pwhash_str_alg(out, password, strlen(password), 2, 19456u * 1024u,
-				  crypto_pwhash_ALG_ARGON2ID13) != 0)
+	if (crypto_pwhash_str_alg(out, password, strlen(password), 2, 19456u * 1024u, crypto_pwhash_ALG_ARGON2ID13) !=
+	    0)
 		return HERR_NOMEM;
 	return 0;
 }

@@ -14,8 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HCRYPTO_TOKEN_CHARS 43 /* base64url of 32 bytes */
-#define HCRYPTO_HASH_BYTES 32
+#define HCRYPTO_TOKEN_CHARS  43 /* base64url of 32 bytes */
+#define HCRYPTO_HASH_BYTES   32
 #define HCRYPTO_PWHASH_CHARS 128
 
 /* Must be called once before any other function (sodium_init). */
@@ -28,8 +28,7 @@ void hcrypto_token_new(char out[HCRYPTO_TOKEN_CHARS + 1]);
 void hcrypto_token_hash(const char *token, size_t len, uint8_t out[HCRYPTO_HASH_BYTES]);
 
 /* HMAC-SHA256 of msg under key. */
-void hcrypto_hmac(const uint8_t *key, size_t key_len, const void *msg, size_t len,
-		  uint8_t out[HCRYPTO_HASH_BYTES]);
+void hcrypto_hmac(const uint8_t *key, size_t key_len, const void *msg, size_t len, uint8_t out[HCRYPTO_HASH_BYTES]);
 
 /* Constant-time equality of two equal-length buffers: 1 equal, 0 not. */
 int hcrypto_equal(const void *a, const void *b, size_t len);

@@ -7,10 +7,10 @@
 #include <string.h>
 
 #define MAX_STATUS 16
-#define NBUCKETS 14
+#define NBUCKETS   14
 
 static const double bucket_le[NBUCKETS - 1] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-					       0.1,    0.25,  0.5,    1,     2.5,  5};
+                                               0.1,    0.25,  0.5,    1,     2.5,  5};
 
 typedef struct route_stats {
 	const char *route;
@@ -71,33 +71,36 @@ void hmetrics_request(const char *route, const char *method, int status, uint64_
 int hmetrics_render_http(hbuf *out)
 {
 	int rc = hbuf_puts(out, "# HELP herald_http_requests_total HTTP requests by route, method and status.\n"
-				"# TYPE herald_http_requests_total counter\n");
+	                        "# TYPE herald_http_requests_total counter\n");
 	for (int i = 0; i < route_count; i++)
 		for (int j = 0; j < MAX_STATUS && routes[i].statuses[j].status; j++)
-			rc |= hbuf_printf(out, "herald_http_requests_total{route=\"%s\",method=\"%s\",status=\"%d\"} %llu\n",
-					  routes[i].route, routes[i].method, routes[i].statuses[j].status,
-					  (unsigned long long)routes[i].statuses[j].count);
+			rc |= hbuf_printf(out,
+			                  "herald_http_requests_total{route=\"%s\",method=\"%s\",status=\"%d\"} %llu\n",
+			                  routes[i].route, routes[i].method, routes[i].statuses[j].status,
+			                  (unsigned long long)routes[i].statuses[j].count);
 	rc |= hbuf_puts(out, "# HELP herald_http_request_duration_seconds Time from first byte to response.\n"
-			     "# TYPE herald_http_request_duration_seconds histogram\n");
+	                     "# TYPE herald_http_request_duration_seconds histogram\n");
 	for (int i = 0; i < route_count; i++) {
 		uint64_t cum = 0;
 		for (int b = 0; b < NBUCKETS; b++) {
 			cum += routes[i].buckets[b];
 			if (b < NBUCKETS - 1)
-				rc |= hbuf_printf(out,
-						  "herald_http_request_duration_seconds_bucket{route=\"%s\",method=\"%s\","
-						  "le=\"%g\"} %llu\n",
-						  routes[i].route, routes[i].method, bucket_le[b], (unsigned long long)cum);
+				rc |= hbuf_printf(
+				        out,
+				        "herald_http_request_duration_seconds_bucket{route=\"%s\",method=\"%s\","
+				        "le=\"%g\"} %llu\n",
+				        routes[i].route, routes[i].method, bucket_le[b], (unsigned long long)cum);
 			else
-				rc |= hbuf_printf(out,
-						  "herald_http_request_duration_seconds_bucket{route=\"%s\",method=\"%s\","
-						  "le=\"+Inf\"} %llu\n",
-						  routes[i].route, routes[i].method, (unsigned long long)cum);
+				rc |= hbuf_printf(
+				        out,
+				        "herald_http_request_duration_seconds_bucket{route=\"%s\",method=\"%s\","
+				        "le=\"+Inf\"} %llu\n",
+				        routes[i].route, routes[i].method, (unsigned long long)cum);
 		}
 		rc |= hbuf_printf(out, "herald_http_request_duration_seconds_sum{route=\"%s\",method=\"%s\"} %.6f\n",
-				  routes[i].route, routes[i].method, routes[i].sum_s);
+		                  routes[i].route, routes[i].method, routes[i].sum_s);
 		rc |= hbuf_printf(out, "herald_http_request_duration_seconds_count{route=\"%s\",method=\"%s\"} %llu\n",
-				  routes[i].route, routes[i].method, (unsigned long long)routes[i].count);
+		                  routes[i].route, routes[i].method, (unsigned long long)routes[i].count);
 	}
 	return rc ? -1 : 0;
 }

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #define KEY_MAX 72
-#define PROBE 16
+#define PROBE   16
 
 typedef struct slot {
 	char key[KEY_MAX];

@@ -38,7 +38,7 @@
 #define HTTP_DEFAULT_BACKLOG         511
 
 #define HTTP_READ_INITIAL (8u * 1024u)
-#define HTTP_READ_MIN     (4u * 1024u) /* least room offered to one read */
+#define HTTP_READ_MIN     (4u * 1024u)  /* least room offered to one read */
 #define HTTP_READ_KEEP    (64u * 1024u) /* larger input buffers are dropped once empty */
 /* Unparsed input buffered behind a request in flight before we stop reading. */
 #define HTTP_PIPELINE_MAX (64u * 1024u)
@@ -241,20 +241,20 @@ static const char *server_date(http_server *s)
 {
 	static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 	static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 	time_t now = time(NULL);
 	struct tm tm;
 
 	if (now != s->date_time && gmtime_r(&now, &tm)) {
 		snprintf(s->date, sizeof s->date, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7],
-			 tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		         tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 		s->date_time = now;
 	}
 	return s->date;
 }
 
 http_server *http_server_new(uv_loop_t *loop, const http_server_options *opt, http_handler_fn handler,
-			     http_complete_fn on_complete, void *udata)
+                             http_complete_fn on_complete, void *udata)
 {
 	http_server_options d;
 	http_server *s;
@@ -503,8 +503,7 @@ static void on_conn_write(uv_write_t *wr, int status)
  * queues only what the socket did not take. owned (the body, or NULL) is
  * freed here or when written.
  */
-static int conn_send(http_conn *c, const char *head, size_t head_len, const char *body, size_t body_len,
-		     char *owned)
+static int conn_send(http_conn *c, const char *head, size_t head_len, const char *body, size_t body_len, char *owned)
 {
 	size_t done = 0, head_rest, body_skip, body_rest, copy;
 	unsigned int nb = 0;
@@ -625,8 +624,7 @@ static void conn_process(http_conn *c)
 	if (c->processing)
 		return;
 	c->processing = true;
-	while (!c->in_flight && !c->closing && !c->discard_input && c->phase <= CONN_BODY &&
-	       c->in_off < c->in_len) {
+	while (!c->in_flight && !c->closing && !c->discard_input && c->phase <= CONN_BODY && c->in_off < c->in_len) {
 		size_t used = 0;
 		int rc;
 
@@ -715,7 +713,7 @@ static size_t head_size(const char *content_type, const char *const *extra)
 }
 
 static size_t head_build(http_conn *c, char *out, int status, const char *content_type, size_t len, bool send_length,
-			 bool keep, const char *const *extra)
+                         bool keep, const char *const *extra)
 {
 	const char *reason = http_status_text(status);
 	const char *date = server_date(c->srv);
@@ -769,7 +767,7 @@ static void conn_drop_response(http_conn *c, int status, char *owned)
 }
 
 static void conn_respond(http_request *req, int status, const char *content_type, const char *body, size_t len,
-			 char *owned, const char *const *extra)
+                         char *owned, const char *const *extra)
 {
 	http_conn *c = req->conn_;
 	http_server *s;
@@ -830,13 +828,13 @@ static void conn_respond(http_request *req, int status, const char *content_type
 }
 
 void http_respond(http_request *req, int status, const char *content_type, const void *body, size_t len,
-		  const char *const *extra_headers)
+                  const char *const *extra_headers)
 {
 	conn_respond(req, status, content_type, body, len, NULL, extra_headers);
 }
 
 void http_respond_owned(http_request *req, int status, const char *content_type, char *body, size_t len,
-			const char *const *extra_headers)
+                        const char *const *extra_headers)
 {
 	conn_respond(req, status, content_type, body, len, body, extra_headers);
 }
@@ -846,8 +844,8 @@ bool http_request_wants_upgrade(const http_request *req)
 	return req->conn_ && req->conn_->parse.upgrade && !req->error;
 }
 
-int http_request_upgrade(http_request *req, const char *response, size_t len, uv_stream_t **stream,
-			 const char **rest, size_t *rest_len)
+int http_request_upgrade(http_request *req, const char *response, size_t len, uv_stream_t **stream, const char **rest,
+                         size_t *rest_len)
 {
 	http_conn *c = req->conn_;
 	http_server *s;

@@ -51,8 +51,8 @@ typedef struct http_request {
 	char remote_addr[64]; /* "127.0.0.1" */
 	uint64_t start_ns;    /* monotonic time of the first byte */
 	bool keep_alive;
-	bool gone;   /* the connection closed before the response */
-	int error;   /* 0, or HERR_BAD_REQUEST / HERR_BODY_TOO_LARGE / HERR_HEADERS_TOO_LARGE / HERR_TIMEOUT
+	bool gone; /* the connection closed before the response */
+	int error; /* 0, or HERR_BAD_REQUEST / HERR_BODY_TOO_LARGE / HERR_HEADERS_TOO_LARGE / HERR_TIMEOUT
 		      * (HERR_NOMEM if the request could not be stored) */
 
 	/* Set by the application, read by its on_complete hook. */
@@ -83,7 +83,7 @@ typedef struct http_server_options {
 void http_server_options_default(http_server_options *o);
 
 http_server *http_server_new(uv_loop_t *loop, const http_server_options *opt, http_handler_fn handler,
-			     http_complete_fn on_complete, void *udata);
+                             http_complete_fn on_complete, void *udata);
 
 /* Binds and listens on host:port ("127.0.0.1", "0.0.0.0", "::1"). Port 0 picks
  * a free port (see http_server_port). Returns 0 or HERR_IO with err filled. */
@@ -112,11 +112,11 @@ long http_request_query(const http_request *r, const char *name, char *out, size
  * Content-Type (if given), Date, Server and Connection. Body is copied.
  */
 void http_respond(http_request *req, int status, const char *content_type, const void *body, size_t len,
-		  const char *const *extra_headers);
+                  const char *const *extra_headers);
 
 /* The same, taking ownership of a malloc'ed body (avoids one copy). */
 void http_respond_owned(http_request *req, int status, const char *content_type, char *body, size_t len,
-			const char *const *extra_headers);
+                        const char *const *extra_headers);
 
 /* Standard reason phrase ("Not Found"). */
 const char *http_status_text(int status);
@@ -141,8 +141,8 @@ bool http_request_wants_upgrade(const http_request *req);
  * Returns 0; HERR_BAD_REQUEST if req asked for no upgrade (respond normally);
  * HERR_IO if the peer is gone (req is ended, nothing is sent).
  */
-int http_request_upgrade(http_request *req, const char *response, size_t len, uv_stream_t **stream,
-			 const char **rest, size_t *rest_len);
+int http_request_upgrade(http_request *req, const char *response, size_t len, uv_stream_t **stream, const char **rest,
+                         size_t *rest_len);
 
 /* Closes a connection taken with http_request_upgrade and frees it. */
 void http_upgraded_close(uv_stream_t *stream);

@@ -116,8 +116,8 @@ static void parse_set_error(http_parse *p, int error)
 	if (p->hstate != HSTATE_DONE) {
 		/* The method is known once the url started. */
 		r->method = (p->url_len > 0 || p->hstate != HSTATE_URL)
-				    ? http_method_str((enum http_method)p->parser.method)
-				    : "";
+		                    ? http_method_str((enum http_method)p->parser.method)
+		                    : "";
 		r->url = parse_empty;
 		r->path = parse_empty;
 		r->raw_path = parse_empty;
@@ -273,7 +273,7 @@ static int parse_split_target(http_parse *p, size_t *raw_off, size_t *path_off, 
 
 	*path_off = p->str_len;
 	dl = http_percent_decode(p->str + *raw_off, p->str_len - 1 - *raw_off, p->str + p->str_len,
-				 p->str_cap - p->str_len, false);
+	                         p->str_cap - p->str_len, false);
 	if (dl < 0)
 		return HERR_BAD_REQUEST;
 	p->str_len += (size_t)dl + 1;
@@ -333,8 +333,8 @@ static int parse_on_headers_complete(http_parser *hp)
 		}
 	}
 	expect = http_request_header(r, "expect");
-	p->expect_continue = expect && strcasecmp(expect, "100-continue") == 0 && hp->http_major == 1 &&
-			     hp->http_minor >= 1;
+	p->expect_continue =
+	        expect && strcasecmp(expect, "100-continue") == 0 && hp->http_major == 1 && hp->http_minor >= 1;
 	return 0;
 }
 
@@ -384,14 +384,14 @@ static int parse_on_message_complete(http_parser *hp)
 }
 
 static const http_parser_settings parse_settings = {
-	.on_message_begin = parse_on_message_begin,
-	.on_url = parse_on_url,
-	.on_header_field = parse_on_header_field,
-	.on_header_value = parse_on_header_value,
-	.on_headers_complete = parse_on_headers_complete,
-	.on_body = parse_on_body,
-	.on_message_complete = parse_on_message_complete,
-	.on_chunk_header = parse_on_chunk_header,
+        .on_message_begin = parse_on_message_begin,
+        .on_url = parse_on_url,
+        .on_header_field = parse_on_header_field,
+        .on_header_value = parse_on_header_value,
+        .on_headers_complete = parse_on_headers_complete,
+        .on_body = parse_on_body,
+        .on_message_complete = parse_on_message_complete,
+        .on_chunk_header = parse_on_chunk_header,
 };
 
 static void parse_reset_request(http_request *r)
@@ -458,8 +458,8 @@ int http_parse_feed(http_parse *p, const char *data, size_t len, size_t *consume
 			break;
 		if (e != HPE_OK || n < chunk) {
 			int err = p->error                   ? p->error
-				  : e == HPE_HEADER_OVERFLOW ? HERR_HEADERS_TOO_LARGE
-							     : HERR_BAD_REQUEST;
+			          : e == HPE_HEADER_OVERFLOW ? HERR_HEADERS_TOO_LARGE
+			                                     : HERR_BAD_REQUEST;
 			parse_set_error(p, err);
 			*consumed = off;
 			return err;

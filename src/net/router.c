@@ -258,21 +258,21 @@ static bool router_match_node(const router_node *n, const char *seg, size_t dept
 		return true;
 	if (n->param && len > 0 && depth < ROUTER_MAX_PARAMS) {
 		dl = http_percent_decode(seg, len, m->params->items[depth].value, sizeof m->params->items[depth].value,
-					 false);
+		                         false);
 		if (dl > 0 && router_match_node(n->param, next, depth + 1, m))
 			return true;
 	}
 	if (n->rest && n->rest->route_count && depth < ROUTER_MAX_PARAMS) {
 		dl = http_percent_decode(seg, strlen(seg), m->params->items[depth].value,
-					 sizeof m->params->items[depth].value, false);
+		                         sizeof m->params->items[depth].value, false);
 		if (dl >= 0 && router_match_routes(n->rest, m))
 			return true;
 	}
 	return false;
 }
 
-router_result router_match(const router *r, const char *method, const char *path, void **handler,
-			   const char **name, router_params *params, char *allow, size_t allow_size)
+router_result router_match(const router *r, const char *method, const char *path, void **handler, const char **name,
+                           router_params *params, char *allow, size_t allow_size)
 {
 	router_params local;
 	router_match_ctx m;

@@ -34,8 +34,8 @@ int router_add(router *r, const char *method, const char *pattern, void *handler
 
 /* Finds a route. On FOUND sets *handler, *name and params; on METHOD_NOT_ALLOWED
  * writes "GET, POST" into allow. */
-router_result router_match(const router *r, const char *method, const char *path, void **handler,
-			   const char **name, router_params *params, char *allow, size_t allow_size);
+router_result router_match(const router *r, const char *method, const char *path, void **handler, const char **name,
+                           router_params *params, char *allow, size_t allow_size);
 
 const char *router_param(const router_params *p, const char *name);
 

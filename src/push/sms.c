@@ -162,8 +162,7 @@ static int append_escaped(hbuf *b, const char *v, bool json, CURL *curl)
 	return rc;
 }
 
-static int render_body(const sms_provider *p, CURL *curl, const char *to, const char *text, const char *code,
-		       hbuf *out)
+static int render_body(const sms_provider *p, CURL *curl, const char *to, const char *text, const char *code, hbuf *out)
 {
 	bool json = strstr(p->content_type, "json") != NULL;
 	for (const char *s = p->body; *s;) {
@@ -253,7 +252,7 @@ static void job_after(uv_work_t *req, int status)
 }
 
 void sms_send(sms_provider *p, const char *to, const char *text, const char *code, void (*done)(void *ud, int rc),
-	      void *ud)
+              void *ud)
 {
 	sms_job *j = calloc(1, sizeof *j);
 	if (!j || !(j->text = strdup(text))) {

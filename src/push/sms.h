@@ -20,13 +20,13 @@
 typedef struct sms_provider sms_provider;
 
 typedef struct sms_settings {
-	const char *provider;     /* "log" or "http" */
-	const char *data_dir;     /* for the log provider's outbox */
-	const char *http_url;     /* http provider */
-	const char *http_body;    /* template; default JSON {"to":"{to}","text":"{text}"} */
+	const char *provider;          /* "log" or "http" */
+	const char *data_dir;          /* for the log provider's outbox */
+	const char *http_url;          /* http provider */
+	const char *http_body;         /* template; default JSON {"to":"{to}","text":"{text}"} */
 	const char *http_content_type; /* default application/json */
 	const char *http_auth_header;  /* e.g. "Authorization: Bearer xyz"; optional */
-	long http_timeout_ms;     /* default 10000 */
+	long http_timeout_ms;          /* default 10000 */
 } sms_settings;
 
 int sms_provider_new(const sms_settings *settings, uv_loop_t *loop, sms_provider **out, char *err, size_t err_size);
@@ -36,7 +36,7 @@ const char *sms_provider_name(const sms_provider *p);
 /* Sends text to an E.164 number; code is recorded by the log provider only.
  * done(ud, 0) on success, done(ud, HERR_SMS_FAILED) otherwise. */
 void sms_send(sms_provider *p, const char *to, const char *text, const char *code, void (*done)(void *ud, int rc),
-	      void *ud);
+              void *ud);
 
 /* Synchronous variant for threads that may block (not the loop). */
 int sms_send_blocking(sms_provider *p, const char *to, const char *text, const char *code);

@@ -33,13 +33,13 @@
 #include <stdint.h>
 #include <uv.h>
 
-#define STORE_INN_MAX 13        /* 12 digits + NUL */
-#define STORE_NAME_MAX 1024     /* bytes incl. NUL (names are ≤ 256 characters) */
-#define STORE_STAFF_ID_MAX 24   /* digits + NUL */
-#define STORE_PHONE_MAX 17      /* E.164 + NUL */
-#define STORE_DEVICE_MAX 16     /* "android", "apple" */
+#define STORE_INN_MAX         13   /* 12 digits + NUL */
+#define STORE_NAME_MAX        1024 /* bytes incl. NUL (names are ≤ 256 characters) */
+#define STORE_STAFF_ID_MAX    24   /* digits + NUL */
+#define STORE_PHONE_MAX       17   /* E.164 + NUL */
+#define STORE_DEVICE_MAX      16   /* "android", "apple" */
 #define STORE_EXTERNAL_ID_MAX 129
-#define STORE_TOKEN_HASH 32
+#define STORE_TOKEN_HASH      32
 
 typedef struct store store;
 typedef struct store_conn store_conn;
@@ -48,10 +48,10 @@ typedef int (*store_job_fn)(store_conn *c, void *arg);
 typedef void (*store_done_fn)(void *arg, int rc);
 
 typedef struct store_stats {
-	uint64_t commits;          /* write transactions committed */
-	uint64_t jobs;             /* write jobs run */
-	uint64_t batch_hist[8];    /* batches of size 1, 2-3, 4-7, 8-15, 16-31, 32-63, 64-127, 128+ */
-	uint64_t batch_sum;        /* sum of batch sizes (= jobs in committed batches) */
+	uint64_t commits;       /* write transactions committed */
+	uint64_t jobs;          /* write jobs run */
+	uint64_t batch_hist[8]; /* batches of size 1, 2-3, 4-7, 8-15, 16-31, 32-63, 64-127, 128+ */
+	uint64_t batch_sum;     /* sum of batch sizes (= jobs in committed batches) */
 	uint64_t commit_errors;
 } store_stats;
 
@@ -112,7 +112,7 @@ typedef struct store_tenant {
 
 /* Inserts; sets t->id. HERR_TENANT_EXISTS when the INN is taken. */
 int store_tenant_insert(store_conn *c, store_tenant *t, const char *password_hash,
-			const uint8_t token_hash[STORE_TOKEN_HASH]);
+                        const uint8_t token_hash[STORE_TOKEN_HASH]);
 int store_tenant_by_inn(store_conn *c, const char *inn, store_tenant *out);
 int store_tenant_by_id(store_conn *c, int64_t id, store_tenant *out);
 /* Looks the token hash up; HERR_NOT_FOUND if no tenant has it. */
@@ -129,7 +129,7 @@ typedef struct store_user {
 	char staff_id[STORE_STAFF_ID_MAX];
 	char external_id[STORE_EXTERNAL_ID_MAX]; /* "" when none */
 	char name[STORE_NAME_MAX];
-	char phone[STORE_PHONE_MAX]; /* "" when none */
+	char phone[STORE_PHONE_MAX];   /* "" when none */
 	char device[STORE_DEVICE_MAX]; /* "" when none */
 	bool mailing;                  /* in the mailings (notifications on) */
 	int64_t created_at;
@@ -153,16 +153,16 @@ int store_user_delete(store_conn *c, int64_t tenant_id, int64_t user_id);
 /* Makes token the user's only device of this kind ("fcm", "apns"); a token
  * that belonged to another user of the tenant moves to this one. */
 int store_device_set(store_conn *c, int64_t tenant_id, int64_t user_id, const char *kind, const char *token,
-		     int64_t now);
+                     int64_t now);
 int store_device_count(store_conn *c, int64_t tenant_id, int64_t user_id, int *out);
 
 /* ---- sessions (user tokens) ------------------------------------------------ */
 
 int store_session_insert(store_conn *c, int64_t tenant_id, int64_t user_id, const uint8_t token_hash[STORE_TOKEN_HASH],
-			 int64_t now, int64_t expires_at);
+                         int64_t now, int64_t expires_at);
 /* Finds a live session; HERR_NOT_FOUND when unknown or expired. */
 int store_session_lookup(store_conn *c, const uint8_t token_hash[STORE_TOKEN_HASH], int64_t now, int64_t *tenant_id,
-			 int64_t *user_id);
+                         int64_t *user_id);
 
 /* ---- SMS codes ------------------------------------------------------------- */
 
@@ -183,8 +183,8 @@ int store_sms_code_latest(store_conn *c, int64_t tenant_id, int64_t user_id, sto
 int store_sms_code_update(store_conn *c, const store_sms_code *code);
 /* Codes sent to a user since a time, the newest creation time, and the wrong
  * attempts made on them. */
-int store_sms_code_stats(store_conn *c, int64_t tenant_id, int64_t user_id, int64_t since, int *sent,
-			 int64_t *newest, int *failed_attempts);
+int store_sms_code_stats(store_conn *c, int64_t tenant_id, int64_t user_id, int64_t since, int *sent, int64_t *newest,
+                         int *failed_attempts);
 
 /* ---- chats and messages ---------------------------------------------------- */
 
@@ -220,6 +220,6 @@ typedef struct store_message_query {
 /* Messages newest first; the row's strings are valid during the callback only.
  * A callback returning non-zero stops the walk and that value is returned. */
 int store_message_list(store_conn *c, const store_message_query *q, int (*fn)(void *ud, const store_message *m),
-		       void *ud);
+                       void *ud);
 
 #endif

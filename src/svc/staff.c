@@ -90,10 +90,10 @@ static int auth_run(store_conn *c, void *arg)
 }
 
 static const char *const sms_text[HERR_LANG_COUNT] = {
-	[HERR_LANG_RU] = "Код для входа: %s. Никому его не сообщайте.",
-	[HERR_LANG_EN] = "Your sign-in code: %s. Do not share it with anyone.",
-	[HERR_LANG_DE] = "Ihr Anmeldecode: %s. Geben Sie ihn niemandem weiter.",
-	[HERR_LANG_PL] = "Twój kod logowania: %s. Nie udostępniaj go nikomu.",
+        [HERR_LANG_RU] = "Код для входа: %s. Никому его не сообщайте.",
+        [HERR_LANG_EN] = "Your sign-in code: %s. Do not share it with anyone.",
+        [HERR_LANG_DE] = "Ihr Anmeldecode: %s. Geben Sie ihn niemandem weiter.",
+        [HERR_LANG_PL] = "Twój kod logowania: %s. Nie udostępniaj go nikomu.",
 };
 
 static void auth_sms_sent(void *ud, int rc)
@@ -151,7 +151,8 @@ static int confirm_run(store_conn *c, void *arg)
 
 	int sent = 0, failed = 0;
 	int64_t newest = 0;
-	if ((rc = store_sms_code_stats(c, op->tenant.id, op->user.id, now - 3600 * 1000LL, &sent, &newest, &failed)) != 0)
+	if ((rc = store_sms_code_stats(c, op->tenant.id, op->user.id, now - 3600 * 1000LL, &sent, &newest, &failed)) !=
+	    0)
 		return rc;
 	if (failed >= s->settings.code_fail_per_hour) {
 		op->retry_after_s = 3600;
@@ -177,7 +178,7 @@ static int confirm_run(store_conn *c, void *arg)
 			return rc;
 		/* Keep the counted attempt: report the error but commit. */
 		svc_fail(op, code.attempts >= s->settings.code_max_attempts ? HERR_CODE_ATTEMPTS : HERR_CODE_INVALID,
-			 NULL);
+		         NULL);
 		return 0;
 	}
 	code.used_at = now;
@@ -187,7 +188,8 @@ static int confirm_run(store_conn *c, void *arg)
 	uint8_t token_hash[32];
 	hcrypto_token_new(op->api_token);
 	hcrypto_token_hash(op->api_token, strlen(op->api_token), token_hash);
-	return store_session_insert(c, op->tenant.id, op->user.id, token_hash, now, now + s->settings.session_ttl_s * 1000);
+	return store_session_insert(c, op->tenant.id, op->user.id, token_hash, now,
+	                            now + s->settings.session_ttl_s * 1000);
 }
 
 void svc_v1_confirm_code(svc *s, svc_op *op)
@@ -300,11 +302,11 @@ static int get_messages_run(store_conn *c, void *arg)
 	if (!op->messages)
 		return HERR_NOMEM;
 	store_message_query q = {
-		.tenant_id = op->tenant.id,
-		.chat_id = chat_id,
-		.created_min = op->date_min,
-		.created_max = op->date_max,
-		.limit = op->count,
+	        .tenant_id = op->tenant.id,
+	        .chat_id = chat_id,
+	        .created_min = op->date_min,
+	        .created_max = op->date_max,
+	        .limit = op->count,
 	};
 	return store_message_list(c, &q, collect_message, op);
 }

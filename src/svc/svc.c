@@ -80,7 +80,7 @@ static int load_secret(const char *data_dir, uint8_t out[SVC_SECRET_BYTES], char
 }
 
 int svc_new(store *st, const svc_settings *settings, const char *data_dir, sms_provider *sms, svc **out, char *err,
-	    size_t err_size)
+            size_t err_size)
 {
 	svc *s = calloc(1, sizeof *s);
 	if (!s)

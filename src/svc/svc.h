@@ -43,7 +43,7 @@ void svc_settings_default(svc_settings *s);
 
 /* Opens the service: loads (or creates) the server secret in data_dir. */
 int svc_new(store *st, const svc_settings *settings, const char *data_dir, sms_provider *sms, svc **out, char *err,
-	    size_t err_size);
+            size_t err_size);
 void svc_free(svc *s);
 const svc_settings *svc_get_settings(const svc *s);
 store *svc_store(svc *s);
@@ -109,13 +109,13 @@ struct svc_op {
 /* Frees the result arrays (not the caller-owned inputs). */
 void svc_op_clear_results(svc_op *op);
 
-void svc_v1_auth(svc *s, svc_op *op);            /* inn, phone, name, device */
-void svc_v1_confirm_code(svc *s, svc_op *op);    /* inn, phone, code */
+void svc_v1_auth(svc *s, svc_op *op);              /* inn, phone, name, device */
+void svc_v1_confirm_code(svc *s, svc_op *op);      /* inn, phone, code */
 void svc_v1_update_push_token(svc *s, svc_op *op); /* token, inn, staff_id, push_token, device */
-void svc_v1_create_message(svc *s, svc_op *op);  /* token, inn, staff_id, title, text */
-void svc_v1_get_messages(svc *s, svc_op *op);    /* token, inn, staff_id, date_min/max, count */
-void svc_v1_get_staff(svc *s, svc_op *op);       /* token, inn ("" = the token's) */
-void svc_v1_delete_staff(svc *s, svc_op *op);    /* token, inn, staff_id */
+void svc_v1_create_message(svc *s, svc_op *op);    /* token, inn, staff_id, title, text */
+void svc_v1_get_messages(svc *s, svc_op *op);      /* token, inn, staff_id, date_min/max, count */
+void svc_v1_get_staff(svc *s, svc_op *op);         /* token, inn ("" = the token's) */
+void svc_v1_delete_staff(svc *s, svc_op *op);      /* token, inn, staff_id */
 
 /* Readiness: one round trip through a storage reader; done gets 0 or HERR_*. */
 void svc_ping(svc *s, void (*done)(void *ud, int rc), void *ud);
@@ -131,7 +131,7 @@ typedef struct svc_tenant_new {
 
 /* Creates a tenant; token receives its API token (shown once). */
 int svc_tenant_create(store *st, const svc_tenant_new *in, char token[HCRYPTO_TOKEN_CHARS + 1], char *err,
-		      size_t err_size);
+                      size_t err_size);
 int svc_tenant_rotate_token(store *st, const char *inn, char token[HCRYPTO_TOKEN_CHARS + 1]);
 int svc_tenant_set_password(store *st, const char *inn, const char *password);
 int svc_tenant_list(store *st, int (*fn)(void *ud, const store_tenant *t), void *ud);

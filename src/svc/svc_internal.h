@@ -19,7 +19,7 @@ struct svc {
 
 /* Principal kinds an operation accepts, as a bit mask. */
 #define SVC_ALLOW_PARTNER (1u << SVC_PARTNER)
-#define SVC_ALLOW_STAFF (1u << SVC_STAFF)
+#define SVC_ALLOW_STAFF   (1u << SVC_STAFF)
 
 /* Runs run() as a write or read job; op->done follows on the loop. */
 void svc_submit(svc *s, svc_op *op, store_job_fn run, bool write);

@@ -44,7 +44,7 @@ static int check_name(const char *s, size_t max_chars)
 }
 
 int svc_tenant_create(store *st, const svc_tenant_new *in, char token[HCRYPTO_TOKEN_CHARS + 1], char *err,
-		      size_t err_size)
+                      size_t err_size)
 {
 	if (!in->inn || hval_inn(in->inn) != 0) {
 		snprintf(err, err_size, "INN must be 10 or 12 digits");
@@ -128,7 +128,7 @@ int svc_tenant_list(store *st, int (*fn)(void *ud, const store_tenant *t), void 
 
 /* ---- the demo tenant -------------------------------------------------------------- */
 
-#define DEMO_INN "7700000001"
+#define DEMO_INN      "7700000001"
 #define DEMO_PASSWORD "demo-password"
 
 static const struct {
@@ -136,9 +136,9 @@ static const struct {
 	const char *phone;
 	const char *device;
 } demo_staff[] = {
-	{"Алексей Иванов", "+79230000001", "android"},
-	{"Мария Петрова", "+79230000002", "apple"},
-	{"Jan Kowalski", "+48500000003", "android"},
+        {"Алексей Иванов", "+79230000001", "android"},
+        {"Мария Петрова", "+79230000002", "apple"},
+        {"Jan Kowalski", "+48500000003", "android"},
 };
 
 typedef struct demo_job {
@@ -213,12 +213,12 @@ int svc_demo_seed(store *st, const char *data_dir, char *summary, size_t summary
 	if (rc != 0)
 		return rc;
 	int n = snprintf(summary, summary_size,
-			 "demo tenant: INN %s, cabinet password %s\n"
-			 "demo API token: %s\n",
-			 DEMO_INN, DEMO_PASSWORD, token);
+	                 "demo tenant: INN %s, cabinet password %s\n"
+	                 "demo API token: %s\n",
+	                 DEMO_INN, DEMO_PASSWORD, token);
 	for (size_t i = 0; !j.existed && i < 3 && n > 0 && (size_t)n < summary_size; i++)
 		n += snprintf(summary + n, summary_size - (size_t)n, "demo employee: staffid %s, %s, %s\n",
-			      j.staff_ids[i], demo_staff[i].name, demo_staff[i].phone);
+		              j.staff_ids[i], demo_staff[i].name, demo_staff[i].phone);
 	f = fopen(path, "w");
 	if (!f)
 		return HERR_IO;

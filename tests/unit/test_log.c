@@ -221,9 +221,9 @@ static void test_buffer_overflow_flushes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_line_shape, capture_start, capture_stop),
-		cmocka_unit_test_setup_teardown(test_levels, capture_start, capture_stop),
-		cmocka_unit_test_setup_teardown(test_buffer_overflow_flushes, capture_start, capture_stop),
+	        cmocka_unit_test_setup_teardown(test_line_shape, capture_start, capture_stop),
+	        cmocka_unit_test_setup_teardown(test_levels, capture_start, capture_stop),
+	        cmocka_unit_test_setup_teardown(test_buffer_overflow_flushes, capture_start, capture_stop),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

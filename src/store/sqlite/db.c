@@ -69,6 +69,8 @@ struct store {
 
 	pthread_mutex_t stats_mu;
 	store_stats stats;
+
+	atomic_int reads_running; /* read jobs between queueing and the end of their thread part */
 };
 
 /* A reader thread's connection, valid while its generation matches. */
@@ -97,15 +99,16 @@ static int conn_open(store *s, bool writer, store_conn **out, char *err, size_t 
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
 	int rc = sqlite3_open_v2(s->path, &c->db, flags, NULL);
 	if (rc != SQLITE_OK) {
-		snprintf(err, err_size, "cannot open %s: %s", s->path, c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+		snprintf(err, err_size, "cannot open %s: %s", s->path,
+		         c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
 		sqlite3_close(c->db);
 		free(c);
 		return HERR_IO;
 	}
 	sqlite3_busy_timeout(c->db, 5000);
 	const char *setup = writer ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
-				     "PRAGMA cache_size=-16000;"
-				   : "PRAGMA foreign_keys=ON; PRAGMA query_only=1; PRAGMA cache_size=-8000;";
+	                             "PRAGMA cache_size=-16000;"
+	                           : "PRAGMA foreign_keys=ON; PRAGMA query_only=1; PRAGMA cache_size=-8000;";
 	if (exec_sql(c->db, setup, err, err_size) != 0) {
 		sqlite3_close(c->db);
 		free(c);
@@ -212,22 +215,22 @@ int store_open(const store_open_options *opt, store **out, char *err, size_t err
 	int version = 0;
 	if ((rc = schema_version(s->writer_conn, &version)) != 0) {
 		snprintf(err, err_size, "cannot read the schema version of %s: %s", s->path,
-			 sqlite3_errmsg(s->writer_conn->db));
+		         sqlite3_errmsg(s->writer_conn->db));
 		goto fail;
 	}
 	s->schema_found = version;
 	if (version > sqlite_migration_count) {
 		snprintf(err, err_size,
-			 "%s has schema version %d but this herald knows only up to %d: it was written by a newer "
-			 "herald; run that version (or restore a backup)",
-			 s->path, version, sqlite_migration_count);
+		         "%s has schema version %d but this herald knows only up to %d: it was written by a newer "
+		         "herald; run that version (or restore a backup)",
+		         s->path, version, sqlite_migration_count);
 		rc = HERR_SCHEMA_TOO_NEW;
 		goto fail;
 	}
 	if (version < sqlite_migration_count) {
 		if (!opt->migrate) {
 			snprintf(err, err_size, "%s has schema version %d, this herald needs %d: run `herald migrate`",
-				 s->path, version, sqlite_migration_count);
+			         s->path, version, sqlite_migration_count);
 			rc = HERR_STORAGE;
 			goto fail;
 		}
@@ -453,6 +456,14 @@ static void read_work(uv_work_t *req)
 	exec_sql(c->db, "COMMIT", NULL, 0);
 }
 
+static void read_work_counted(uv_work_t *req)
+{
+	rjob *j = req->data;
+	store *s = j->s;
+	read_work(req);
+	atomic_fetch_sub(&s->reads_running, 1);
+}
+
 static void read_after(uv_work_t *req, int status)
 {
 	rjob *j = req->data;
@@ -472,7 +483,9 @@ void store_read(store *s, store_job_fn run, store_done_fn done, void *arg)
 	j->done = done;
 	j->arg = arg;
 	j->req.data = j;
-	if (uv_queue_work(s->loop, &j->req, read_work, read_after) != 0) {
+	atomic_fetch_add(&s->reads_running, 1);
+	if (uv_queue_work(s->loop, &j->req, read_work_counted, read_after) != 0) {
+		atomic_fetch_sub(&s->reads_running, 1);
 		free(j);
 		done(arg, HERR_INTERNAL);
 	}
@@ -537,6 +550,10 @@ void store_close(store *s)
 		pthread_join(s->writer, NULL);
 		drain_done(s);
 	}
+	/* A read still running on a pool thread uses its connection: wait
+	 * for it (bounded; a shutdown has only in-flight requests' reads). */
+	for (int i = 0; i < 5000 && atomic_load(&s->reads_running) > 0; i++)
+		usleep(1000);
 	if (s->attached)
 		uv_close((uv_handle_t *)s->async, free_handle);
 	pthread_mutex_lock(&s->conns_mu);

@@ -11,59 +11,59 @@
 #include "store/sqlite/sqlite_internal.h"
 
 static const char *const sql_text[SQ_COUNT] = {
-	[SQ_TENANT_INSERT] = "INSERT INTO tenants(inn, short_name, full_name, password_hash, token_hash, created_at) "
-			     "VALUES (?,?,?,?,?,?)",
-	[SQ_TENANT_BY_INN] = "SELECT id, inn, short_name, full_name, created_at FROM tenants WHERE inn = ?",
-	[SQ_TENANT_BY_ID] = "SELECT id, inn, short_name, full_name, created_at FROM tenants WHERE id = ?",
-	[SQ_TENANT_BY_TOKEN] = "SELECT id, inn, short_name, full_name, created_at, token_hash FROM tenants "
-			       "WHERE token_hash = ?",
-	[SQ_TENANT_SET_TOKEN] = "UPDATE tenants SET token_hash = ? WHERE id = ?",
-	[SQ_TENANT_SET_PASSWORD] = "UPDATE tenants SET password_hash = ? WHERE id = ?",
-	[SQ_TENANT_LIST] = "SELECT id, inn, short_name, full_name, created_at FROM tenants ORDER BY id",
-	[SQ_USER_INSERT] = "INSERT INTO users(tenant_id, staff_id, external_id, name, phone, device, mailing, "
-			   "created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
-	[SQ_USER_UPDATE] = "UPDATE users SET name = ?, phone = ?, device = ?, mailing = ?, external_id = ?, "
-			   "updated_at = ? WHERE tenant_id = ? AND id = ?",
-	[SQ_USER_BY_ID] = "SELECT id, tenant_id, staff_id, external_id, name, phone, device, mailing, created_at, "
-			  "updated_at FROM users WHERE tenant_id = ? AND id = ?",
-	[SQ_USER_BY_STAFF_ID] = "SELECT id, tenant_id, staff_id, external_id, name, phone, device, mailing, "
-				"created_at, updated_at FROM users WHERE tenant_id = ? AND staff_id = ?",
-	[SQ_USER_BY_PHONE] = "SELECT id, tenant_id, staff_id, external_id, name, phone, device, mailing, created_at, "
-			     "updated_at FROM users WHERE tenant_id = ? AND phone = ?",
-	[SQ_USER_LIST] = "SELECT id, tenant_id, staff_id, external_id, name, phone, device, mailing, created_at, "
-			 "updated_at FROM users WHERE tenant_id = ? ORDER BY created_at, id",
-	[SQ_USER_DEL_SENT] = "DELETE FROM messages WHERE tenant_id = ? AND sender_id = ?",
-	[SQ_USER_DEL_INBOX] = "DELETE FROM chats WHERE tenant_id = ? AND kind = 'inbox' AND owner_id = ?",
-	[SQ_USER_DEL] = "DELETE FROM users WHERE tenant_id = ? AND id = ?",
-	[SQ_DEVICE_DEL_KIND] = "DELETE FROM devices WHERE tenant_id = ? AND user_id = ? AND kind = ?",
-	[SQ_DEVICE_DEL_TOKEN] = "DELETE FROM devices WHERE tenant_id = ? AND kind = ? AND token = ?",
-	[SQ_DEVICE_INSERT] = "INSERT INTO devices(tenant_id, user_id, kind, token, created_at, updated_at) "
-			     "VALUES (?,?,?,?,?,?)",
-	[SQ_DEVICE_COUNT] = "SELECT count(*) FROM devices WHERE tenant_id = ? AND user_id = ?",
-	[SQ_SESSION_INSERT] = "INSERT INTO sessions(tenant_id, user_id, token_hash, created_at, expires_at) "
-			      "VALUES (?,?,?,?,?)",
-	[SQ_SESSION_LOOKUP] = "SELECT tenant_id, user_id, token_hash FROM sessions WHERE token_hash = ? "
-			      "AND expires_at > ?",
-	[SQ_CODE_INSERT] = "INSERT INTO sms_codes(tenant_id, user_id, code_hash, created_at, expires_at, attempts) "
-			   "VALUES (?,?,?,?,?,0)",
-	[SQ_CODE_LATEST] = "SELECT id, tenant_id, user_id, code_hash, created_at, expires_at, coalesce(used_at, 0), "
-			   "attempts FROM sms_codes WHERE tenant_id = ? AND user_id = ? "
-			   "ORDER BY created_at DESC, id DESC LIMIT 1",
-	[SQ_CODE_UPDATE] = "UPDATE sms_codes SET attempts = ?, used_at = nullif(?, 0) WHERE tenant_id = ? AND id = ?",
-	[SQ_CODE_STATS] = "SELECT count(*), coalesce(max(created_at), 0), coalesce(sum(attempts), 0) FROM sms_codes "
-			  "WHERE tenant_id = ? AND user_id = ? AND created_at >= ?",
-	[SQ_INBOX_FIND] = "SELECT id FROM chats WHERE tenant_id = ? AND kind = 'inbox' AND owner_id = ?",
-	[SQ_INBOX_INSERT] = "INSERT INTO chats(tenant_id, kind, owner_id, title, created_at, updated_at) "
-			    "VALUES (?, 'inbox', ?, '', ?, ?)",
-	[SQ_CHAT_BUMP] = "UPDATE chats SET last_seq = last_seq + 1, last_message_at = ?, updated_at = ? "
-			 "WHERE tenant_id = ? AND id = ? RETURNING last_seq",
-	[SQ_MESSAGE_INSERT] = "INSERT INTO messages(tenant_id, chat_id, seq, sender_id, kind, title, body, created_at, "
-			      "sent_at) VALUES (?,?,?,nullif(?, 0),?,?,?,?,nullif(?, 0))",
-	[SQ_MESSAGE_LIST] = "SELECT id, tenant_id, chat_id, seq, coalesce(sender_id, 0), kind, title, body, "
-			    "created_at, coalesce(sent_at, 0) FROM messages "
-			    "WHERE tenant_id = ? AND chat_id = ? AND created_at >= ? AND created_at <= ? "
-			    "AND deleted_at IS NULL ORDER BY created_at DESC, id DESC LIMIT ?",
-	[SQ_PING] = "SELECT 1",
+        [SQ_TENANT_INSERT] = "INSERT INTO tenants(inn, short_name, full_name, password_hash, token_hash, created_at) "
+                             "VALUES (?,?,?,?,?,?)",
+        [SQ_TENANT_BY_INN] = "SELECT id, inn, short_name, full_name, created_at FROM tenants WHERE inn = ?",
+        [SQ_TENANT_BY_ID] = "SELECT id, inn, short_name, full_name, created_at FROM tenants WHERE id = ?",
+        [SQ_TENANT_BY_TOKEN] = "SELECT id, inn, short_name, full_name, created_at, token_hash FROM tenants "
+                               "WHERE token_hash = ?",
+        [SQ_TENANT_SET_TOKEN] = "UPDATE tenants SET token_hash = ? WHERE id = ?",
+        [SQ_TENANT_SET_PASSWORD] = "UPDATE tenants SET password_hash = ? WHERE id = ?",
+        [SQ_TENANT_LIST] = "SELECT id, inn, short_name, full_name, created_at FROM tenants ORDER BY id",
+        [SQ_USER_INSERT] = "INSERT INTO users(tenant_id, staff_id, external_id, name, phone, device, mailing, "
+                           "created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
+        [SQ_USER_UPDATE] = "UPDATE users SET name = ?, phone = ?, device = ?, mailing = ?, external_id = ?, "
+                           "updated_at = ? WHERE tenant_id = ? AND id = ?",
+        [SQ_USER_BY_ID] = "SELECT id, tenant_id, staff_id, external_id, name, phone, device, mailing, created_at, "
+                          "updated_at FROM users WHERE tenant_id = ? AND id = ?",
+        [SQ_USER_BY_STAFF_ID] = "SELECT id, tenant_id, staff_id, external_id, name, phone, device, mailing, "
+                                "created_at, updated_at FROM users WHERE tenant_id = ? AND staff_id = ?",
+        [SQ_USER_BY_PHONE] = "SELECT id, tenant_id, staff_id, external_id, name, phone, device, mailing, created_at, "
+                             "updated_at FROM users WHERE tenant_id = ? AND phone = ?",
+        [SQ_USER_LIST] = "SELECT id, tenant_id, staff_id, external_id, name, phone, device, mailing, created_at, "
+                         "updated_at FROM users WHERE tenant_id = ? ORDER BY created_at, id",
+        [SQ_USER_DEL_SENT] = "DELETE FROM messages WHERE tenant_id = ? AND sender_id = ?",
+        [SQ_USER_DEL_INBOX] = "DELETE FROM chats WHERE tenant_id = ? AND kind = 'inbox' AND owner_id = ?",
+        [SQ_USER_DEL] = "DELETE FROM users WHERE tenant_id = ? AND id = ?",
+        [SQ_DEVICE_DEL_KIND] = "DELETE FROM devices WHERE tenant_id = ? AND user_id = ? AND kind = ?",
+        [SQ_DEVICE_DEL_TOKEN] = "DELETE FROM devices WHERE tenant_id = ? AND kind = ? AND token = ?",
+        [SQ_DEVICE_INSERT] = "INSERT INTO devices(tenant_id, user_id, kind, token, created_at, updated_at) "
+                             "VALUES (?,?,?,?,?,?)",
+        [SQ_DEVICE_COUNT] = "SELECT count(*) FROM devices WHERE tenant_id = ? AND user_id = ?",
+        [SQ_SESSION_INSERT] = "INSERT INTO sessions(tenant_id, user_id, token_hash, created_at, expires_at) "
+                              "VALUES (?,?,?,?,?)",
+        [SQ_SESSION_LOOKUP] = "SELECT tenant_id, user_id, token_hash FROM sessions WHERE token_hash = ? "
+                              "AND expires_at > ?",
+        [SQ_CODE_INSERT] = "INSERT INTO sms_codes(tenant_id, user_id, code_hash, created_at, expires_at, attempts) "
+                           "VALUES (?,?,?,?,?,0)",
+        [SQ_CODE_LATEST] = "SELECT id, tenant_id, user_id, code_hash, created_at, expires_at, coalesce(used_at, 0), "
+                           "attempts FROM sms_codes WHERE tenant_id = ? AND user_id = ? "
+                           "ORDER BY created_at DESC, id DESC LIMIT 1",
+        [SQ_CODE_UPDATE] = "UPDATE sms_codes SET attempts = ?, used_at = nullif(?, 0) WHERE tenant_id = ? AND id = ?",
+        [SQ_CODE_STATS] = "SELECT count(*), coalesce(max(created_at), 0), coalesce(sum(attempts), 0) FROM sms_codes "
+                          "WHERE tenant_id = ? AND user_id = ? AND created_at >= ?",
+        [SQ_INBOX_FIND] = "SELECT id FROM chats WHERE tenant_id = ? AND kind = 'inbox' AND owner_id = ?",
+        [SQ_INBOX_INSERT] = "INSERT INTO chats(tenant_id, kind, owner_id, title, created_at, updated_at) "
+                            "VALUES (?, 'inbox', ?, '', ?, ?)",
+        [SQ_CHAT_BUMP] = "UPDATE chats SET last_seq = last_seq + 1, last_message_at = ?, updated_at = ? "
+                         "WHERE tenant_id = ? AND id = ? RETURNING last_seq",
+        [SQ_MESSAGE_INSERT] = "INSERT INTO messages(tenant_id, chat_id, seq, sender_id, kind, title, body, created_at, "
+                              "sent_at) VALUES (?,?,?,nullif(?, 0),?,?,?,?,nullif(?, 0))",
+        [SQ_MESSAGE_LIST] = "SELECT id, tenant_id, chat_id, seq, coalesce(sender_id, 0), kind, title, body, "
+                            "created_at, coalesce(sent_at, 0) FROM messages "
+                            "WHERE tenant_id = ? AND chat_id = ? AND created_at >= ? AND created_at <= ? "
+                            "AND deleted_at IS NULL ORDER BY created_at DESC, id DESC LIMIT ?",
+        [SQ_PING] = "SELECT 1",
 };
 
 sqlite3_stmt *sq_prepare(store_conn *c, sq_stmt id)
@@ -139,7 +139,7 @@ static int tenant_one(store_conn *c, sqlite3_stmt *st, store_tenant *out)
 }
 
 int store_tenant_insert(store_conn *c, store_tenant *t, const char *password_hash,
-			const uint8_t token_hash[STORE_TOKEN_HASH])
+                        const uint8_t token_hash[STORE_TOKEN_HASH])
 {
 	sqlite3_stmt *st = sq_prepare(c, SQ_TENANT_INSERT);
 	if (!st)
@@ -188,7 +188,7 @@ int store_tenant_by_token(store_conn *c, const uint8_t token_hash[STORE_TOKEN_HA
 		 * time anyway, so equality is never decided by memcmp timing. */
 		const void *stored = sqlite3_column_blob(st, 5);
 		int ok = stored && sqlite3_column_bytes(st, 5) == STORE_TOKEN_HASH &&
-			 hcrypto_equal(stored, token_hash, STORE_TOKEN_HASH);
+		         hcrypto_equal(stored, token_hash, STORE_TOKEN_HASH);
 		if (ok)
 			read_tenant(st, out);
 		sqlite3_reset(st);
@@ -403,7 +403,7 @@ int store_user_delete(store_conn *c, int64_t tenant_id, int64_t user_id)
 /* ---- devices -------------------------------------------------------------------- */
 
 int store_device_set(store_conn *c, int64_t tenant_id, int64_t user_id, const char *kind, const char *token,
-		     int64_t now)
+                     int64_t now)
 {
 	sqlite3_stmt *st = sq_prepare(c, SQ_DEVICE_DEL_KIND);
 	if (!st)
@@ -448,7 +448,7 @@ int store_device_count(store_conn *c, int64_t tenant_id, int64_t user_id, int *o
 /* ---- sessions ------------------------------------------------------------------- */
 
 int store_session_insert(store_conn *c, int64_t tenant_id, int64_t user_id, const uint8_t token_hash[STORE_TOKEN_HASH],
-			 int64_t now, int64_t expires_at)
+                         int64_t now, int64_t expires_at)
 {
 	sqlite3_stmt *st = sq_prepare(c, SQ_SESSION_INSERT);
 	if (!st)
@@ -462,7 +462,7 @@ int store_session_insert(store_conn *c, int64_t tenant_id, int64_t user_id, cons
 }
 
 int store_session_lookup(store_conn *c, const uint8_t token_hash[STORE_TOKEN_HASH], int64_t now, int64_t *tenant_id,
-			 int64_t *user_id)
+                         int64_t *user_id)
 {
 	sqlite3_stmt *st = sq_prepare(c, SQ_SESSION_LOOKUP);
 	if (!st)
@@ -473,7 +473,7 @@ int store_session_lookup(store_conn *c, const uint8_t token_hash[STORE_TOKEN_HAS
 	if (rc == SQLITE_ROW) {
 		const void *stored = sqlite3_column_blob(st, 2);
 		int ok = stored && sqlite3_column_bytes(st, 2) == STORE_TOKEN_HASH &&
-			 hcrypto_equal(stored, token_hash, STORE_TOKEN_HASH);
+		         hcrypto_equal(stored, token_hash, STORE_TOKEN_HASH);
 		*tenant_id = sqlite3_column_int64(st, 0);
 		*user_id = sqlite3_column_int64(st, 1);
 		sqlite3_reset(st);
@@ -539,8 +539,8 @@ int store_sms_code_update(store_conn *c, const store_sms_code *code)
 	return step_done(c, st);
 }
 
-int store_sms_code_stats(store_conn *c, int64_t tenant_id, int64_t user_id, int64_t since, int *sent,
-			 int64_t *newest, int *failed_attempts)
+int store_sms_code_stats(store_conn *c, int64_t tenant_id, int64_t user_id, int64_t since, int *sent, int64_t *newest,
+                         int *failed_attempts)
 {
 	sqlite3_stmt *st = sq_prepare(c, SQ_CODE_STATS);
 	if (!st)
@@ -634,7 +634,7 @@ int store_message_insert(store_conn *c, store_message *m)
 }
 
 int store_message_list(store_conn *c, const store_message_query *q, int (*fn)(void *ud, const store_message *m),
-		       void *ud)
+                       void *ud)
 {
 	sqlite3_stmt *st = sq_prepare(c, SQ_MESSAGE_LIST);
 	if (!st)
