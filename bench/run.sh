@@ -47,7 +47,7 @@ createmessage)
 	wait $pid
 	count=$(sqlite3 "$dir/herald.db" "select count(*) from messages where kind='notification'")
 	echo "messages in the database: $count (3 of them are the demo's welcome messages)"
-	grep -o '"event":"request"' "$dir/server.log" | wc -l | xargs echo "access-log lines:"
+	echo "access-log lines: $(grep -c "\"event\":\"request\"" "$dir/server.log" || true)"
 	;;
 *)
 	echo "unknown scenario $scenario" >&2

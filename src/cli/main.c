@@ -629,6 +629,9 @@ static int cmd_serve(int argc, char **argv, cli *c)
 	char url[300];
 	snprintf(url, sizeof url, "http://%s%s%s:%d", strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
 	         http_server_port(s.http));
+	/* The start line is logged whatever log.level says: operators and
+	 * scripts read the address (port 0 picks one) from it. */
+	hlog_set_level(HLOG_INFO);
 	hlog_line l;
 	hlog_begin(&l, HLOG_INFO, "listening");
 	hlog_str(&l, "url", url);
@@ -637,6 +640,7 @@ static int cmd_serve(int argc, char **argv, cli *c)
 	hlog_str(&l, "version", HERALD_VERSION);
 	hlog_end(&l);
 	hlog_flush();
+	hlog_set_level((hlog_level)hlog_parse_level(hconfig_get(c->cfg, "log.level")));
 
 	uv_run(s.loop, UV_RUN_DEFAULT);
 	exit_code = 0;

@@ -220,8 +220,17 @@ export async function startServer({ env = {}, args = [], dataDir, timeoutMs = 15
 export async function serverFor(t, opts = {}) {
 	const srv = await startServer(opts);
 	t.after(async () => {
-		if (t.passed === false) srv.dumpLogs(t.name);
-		if (!srv.stopped) await srv.stop('SIGTERM');
+		let err;
+		if (!srv.stopped) {
+			try {
+				await srv.stop('SIGTERM');
+			} catch (e) {
+				err = e;
+			}
+		}
+		// after the stop, so the log is complete
+		if (t.passed === false && !err) srv.dumpLogs(t.name);
+		if (err) throw err;
 	});
 	return srv;
 }
