@@ -68,6 +68,11 @@ int hval_phone_e164(const char *in, int default_cc, char out[17])
 			trunk[0] = '7'; /* Russian trunk prefix 8 → country code 7 */
 			memcpy(trunk + 1, d + 1, 10);
 			num = trunk;
+		} else if (default_cc == 7 && n == 10 && d[0] == '9') {
+			trunk[0] = '7'; /* a Russian mobile number written without any prefix */
+			memcpy(trunk + 1, d, 10);
+			num = trunk;
+			len = 11;
 		} else if (n < 11) {
 			return HERR_PHONE_INVALID;
 		}

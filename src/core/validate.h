@@ -17,7 +17,8 @@ int hval_inn(const char *s);
  * Normalises a phone number to E.164 ("+" and 8–15 digits, first digit not 0).
  * Accepts spaces, '-', '.', '(' and ')' as separators; a leading "+" or "00"
  * for the international prefix; and, when default_cc is 7, the Russian trunk
- * form "8XXXXXXXXXX" (11 digits starting with 8 → +7XXXXXXXXXX). A number of
+ * form "8XXXXXXXXXX" (11 digits starting with 8 → +7XXXXXXXXXX) and a bare
+ * mobile number "9XXXXXXXXX" (10 digits starting with 9 → +79XXXXXXXXX). A number of
  * 11–15 digits without prefix is taken as international. out needs 17 bytes.
  * Returns 0 or HERR_PHONE_INVALID.
  */

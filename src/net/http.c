@@ -960,7 +960,11 @@ static void on_server_connection(uv_stream_t *ls, int status)
 	uv_tcp_nodelay(&c->tcp, 1);
 	conn_peer_name(c);
 	c->phase = CONN_IDLE;
-	conn_timer_start(c, s->opt.idle_timeout_ms);
+	/* A fresh connection must start its request within the header
+	 * timeout, not the (longer) keep-alive idle time: otherwise idle
+	 * sockets opened by a slow-loris client would hold slots for minutes. */
+	conn_timer_start(c, s->opt.header_timeout_ms < s->opt.idle_timeout_ms ? s->opt.header_timeout_ms
+	                                                                      : s->opt.idle_timeout_ms);
 	conn_update_reading(c);
 }
 

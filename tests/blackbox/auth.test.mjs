@@ -205,3 +205,36 @@ test('auth: more than sms.per_ip_hour starts from one address → 429', async (t
 	assert.ok(Number(r.headers.get('retry-after')) >= 1, `Retry-After: ${r.headers.get('retry-after')}`);
 	assert.equal(readSmsRecords(srv.dataDir).length, 3);
 });
+
+test('limits: sms.code_ttl, session.ttl, sms.per_phone_hour and sms.fail_per_hour', async (t) => {
+	const { srv } = await withTenant(t, { ...FAST, HERALD_SMS_CODE_TTL: '1s', HERALD_SESSION_TTL: '2s', HERALD_SMS_PER_PHONE_HOUR: '3', HERALD_SMS_FAIL_PER_HOUR: '7' });
+	// per phone and hour: the 4th code is refused, another phone is fine
+	for (let i = 0; i < 3; i++) ok(await v1(srv.url, 'auth', authBody()), `code #${i + 1}`);
+	const r4 = await v1(srv.url, 'auth', authBody());
+	fails(r4, 429, 'rate_limited', 'fourth code to one phone within the hour');
+	assert.ok(Number(r4.headers.get('retry-after')) > 60, `Retry-After counts in the hour: ${r4.headers.get('retry-after')}`);
+	// an expired code is refused
+	const code = readSmsCode(srv.dataDir, '+79233381638');
+	const before = Date.now();
+	const e = await login(srv.url, srv.dataDir, INN, '+79233381600', 'Сессия');
+	ok(await v1(srv.url, 'getmessage', { inn: INN, staffid: e.staffid }, { token: e.apitoken }), 'fresh session');
+	await new Promise((r) => setTimeout(r, Math.max(0, 1200 - (Date.now() - before))));
+	fails(await v1(srv.url, 'confirmsmscode', { inn: INN, phone: '+79233381638', smscode: code }), 401, 'code_expired', 'code older than sms.code_ttl');
+	await new Promise((r) => setTimeout(r, Math.max(0, 2300 - (Date.now() - before))));
+	fails(await v1(srv.url, 'getmessage', { inn: INN, staffid: e.staffid }, { token: e.apitoken }), 401, 'unauthorized', 'session older than session.ttl');
+	// wrong codes per employee and hour, over several codes
+	const phone = '+79233381611';
+	let wrong = 0;
+	for (let k = 0; k < 2; k++) {
+		ok(await v1(srv.url, 'auth', authBody({ phone })));
+		for (let i = 0; i < 4; i++, wrong++) {
+			const r = await v1(srv.url, 'confirmsmscode', { inn: INN, phone, smscode: '000001' });
+			assert.equal(r.json.success, false);
+			if (wrong < 7) assert.ok(['code_invalid', 'code_attempts'].includes(r.headers.get('x-herald-error')), `wrong #${wrong + 1}: ${r.headers.get('x-herald-error')}`);
+			else fails(r, 429, 'rate_limited', `wrong #${wrong + 1} over sms.fail_per_hour`);
+		}
+	}
+	ok(await v1(srv.url, 'auth', authBody({ phone })));
+	const good = readSmsCode(srv.dataDir, phone);
+	fails(await v1(srv.url, 'confirmsmscode', { inn: INN, phone, smscode: good }), 429, 'rate_limited', 'even a right code after sms.fail_per_hour wrong ones');
+});

@@ -81,7 +81,9 @@ static void test_phone_rejects(void **state)
 	phone_bad("+1234567", 7);          /* 7 digits: too short */
 	phone_bad("+1234567890123456", 7); /* 16 digits: too long */
 	phone_bad("+12345678901234567890123", 7);
-	phone_bad("9233381638", 7); /* 10 digits without prefix */
+	phone_ok("923 338-16-38", 7, "+79233381638"); /* bare Russian mobile */
+	phone_bad("9233381638", 49);                  /* 10 digits without prefix elsewhere */
+	phone_bad("4951234567", 7);                   /* a bare landline number is ambiguous */
 	phone_bad("3381638", 7);
 	phone_bad("+0 923 338 16 38", 7); /* country code cannot start with 0 */
 	phone_bad("000491701234567", 7);
