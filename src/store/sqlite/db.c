@@ -282,25 +282,25 @@ static void record_batch(store *s, size_t n, bool ok)
 /* Runs one batch in one transaction; each job in its own savepoint. */
 static void run_batch(store *s, wjob *batch, size_t n)
 {
-	sqlite3 *db = s->writer_conn->db;
-	bool ok = exec_sql(db, "BEGIN IMMEDIATE", NULL, 0) == 0;
+	store_conn *c = s->writer_conn;
+	bool ok = sq_exec(c, SQ_BEGIN_IMMEDIATE) == 0;
 	for (wjob *j = batch; j; j = j->next) {
 		if (!ok) {
 			j->rc = HERR_STORAGE;
 			continue;
 		}
-		if (exec_sql(db, "SAVEPOINT job", NULL, 0) != 0) {
+		if (sq_exec(c, SQ_SAVEPOINT) != 0) {
 			j->rc = HERR_STORAGE;
 			continue;
 		}
-		j->rc = j->run(s->writer_conn, j->arg);
+		j->rc = j->run(c, j->arg);
 		if (j->rc < 0)
-			exec_sql(db, "ROLLBACK TO job", NULL, 0);
-		exec_sql(db, "RELEASE job", NULL, 0);
+			sq_exec(c, SQ_ROLLBACK_TO);
+		sq_exec(c, SQ_RELEASE);
 	}
-	if (ok && exec_sql(db, "COMMIT", NULL, 0) != 0) {
-		hlog_msg(HLOG_ERROR, "commit_failed", "%s", sqlite3_errmsg(db));
-		exec_sql(db, "ROLLBACK", NULL, 0);
+	if (ok && sq_exec(c, SQ_COMMIT) != 0) {
+		hlog_msg(HLOG_ERROR, "commit_failed", "%s", sqlite3_errmsg(c->db));
+		exec_sql(c->db, "ROLLBACK", NULL, 0);
 		ok = false;
 		for (wjob *j = batch; j; j = j->next)
 			j->rc = HERR_STORAGE;

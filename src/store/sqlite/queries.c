@@ -3,6 +3,7 @@
  * store.h. Every statement is prepared once per connection (sq_prepare) and
  * every statement that touches tenant data has tenant_id in its WHERE clause.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -64,6 +65,12 @@ static const char *const sql_text[SQ_COUNT] = {
                             "WHERE tenant_id = ? AND chat_id = ? AND created_at >= ? AND created_at <= ? "
                             "AND deleted_at IS NULL ORDER BY created_at DESC, id DESC LIMIT ?",
         [SQ_PING] = "SELECT 1",
+        /* The writer's transaction control, prepared once: it runs per job. */
+        [SQ_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
+        [SQ_COMMIT] = "COMMIT",
+        [SQ_SAVEPOINT] = "SAVEPOINT job",
+        [SQ_RELEASE] = "RELEASE job",
+        [SQ_ROLLBACK_TO] = "ROLLBACK TO job",
 };
 
 sqlite3_stmt *sq_prepare(store_conn *c, sq_stmt id)
@@ -74,12 +81,23 @@ sqlite3_stmt *sq_prepare(store_conn *c, sq_stmt id)
 		sqlite3_clear_bindings(st);
 		return st;
 	}
-	if (sqlite3_prepare_v3(c->db, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+	assert(sql_text[id] != NULL);
+	if (sqlite3_prepare_v3(c->db, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK || !st) {
 		sq_err(c, sqlite3_errcode(c->db));
 		return NULL;
 	}
 	c->stmts[id] = st;
 	return st;
+}
+
+int sq_exec(store_conn *c, sq_stmt id)
+{
+	sqlite3_stmt *st = sq_prepare(c, id);
+	if (!st)
+		return HERR_STORAGE;
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : sq_err(c, rc);
 }
 
 /* Runs a statement that returns no rows. */

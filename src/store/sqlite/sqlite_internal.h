@@ -43,6 +43,11 @@ typedef enum sq_stmt {
 	SQ_MESSAGE_INSERT,
 	SQ_MESSAGE_LIST,
 	SQ_PING,
+	SQ_BEGIN_IMMEDIATE,
+	SQ_COMMIT,
+	SQ_SAVEPOINT,
+	SQ_RELEASE,
+	SQ_ROLLBACK_TO,
 	SQ_COUNT
 } sq_stmt;
 
@@ -57,6 +62,9 @@ extern const int sqlite_migration_count;
 
 /* Returns the cached statement, reset and with bindings cleared (NULL on error). */
 sqlite3_stmt *sq_prepare(store_conn *c, sq_stmt id);
+
+/* Runs a cached statement that returns no rows (transaction control). */
+int sq_exec(store_conn *c, sq_stmt id);
 
 /* Maps a SQLite result code to HERR_* (constraint → HERR_CONFLICT). */
 int sq_err(store_conn *c, int rc);
