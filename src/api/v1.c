@@ -589,6 +589,20 @@ static void get_staff_reply(v1_call *c)
 	send_ok(c->req, arr);
 }
 
+/* Whether the query string names a parameter at all (whatever its value). */
+static bool query_has(const http_request *req, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *q = req->query; q && *q;) {
+		if (strncmp(q, name, n) == 0 && (q[n] == '=' || q[n] == '&' || q[n] == '\0'))
+			return true;
+		q = strchr(q, '&');
+		if (q)
+			q++;
+	}
+	return false;
+}
+
 static void route_get_staff(api *a, http_request *req, const router_params *params)
 {
 	(void)params;
@@ -599,9 +613,12 @@ static void route_get_staff(api *a, http_request *req, const router_params *para
 	if (parse_body(req, &p) == 0) {
 		char q[64];
 		long n = http_request_query(req, "inn", q, sizeof q);
-		if (!field(p.root, F_INN) && n >= 0) {
-			trim(q);
-			if (hval_inn(q) != 0)
+		if (!field(p.root, F_INN) && (n >= 0 || query_has(req, "inn"))) {
+			/* Present but too long, badly escaped or with a NUL: refuse it
+			 * rather than fall back to the token's company. */
+			if (n >= 0)
+				trim(q);
+			if (n < 0 || strlen(q) != (size_t)n || hval_inn(q) != 0)
 				fail(&p, HERR_INN_INVALID, "inn");
 			else
 				copy_str(c->op.inn, sizeof c->op.inn, q);

@@ -36,6 +36,8 @@
 #define HTTP_DEFAULT_IDLE_TIMEOUT    60000u
 #define HTTP_DEFAULT_MAX_CONNECTIONS 19000
 #define HTTP_DEFAULT_BACKLOG         511
+#define HTTP_SHUTDOWN_GRACE_MS       300u  /* idle connections: time for a request already sent to arrive */
+#define HTTP_SHUTDOWN_HEADERS_MS     1000u /* half-sent request heads at shutdown */
 
 #define HTTP_READ_INITIAL (8u * 1024u)
 #define HTTP_READ_MIN     (4u * 1024u)  /* least room offered to one read */
@@ -426,6 +428,12 @@ static void conn_on_eof(http_conn *c, ssize_t status)
 		uv_read_stop((uv_stream_t *)&c->tcp);
 		c->reading = false;
 	}
+	/* A peer that half-closes after sending its request (`nc -N`, or
+	 * shutdown(SHUT_WR) in a script) still reads the answer: keep the
+	 * connection until the response is written, then close. Dropping it
+	 * would leave the client unsure whether its write happened. */
+	if (c->in_flight && status == UV_EOF)
+		return;
 	/* A half-closed peer may still read what is already queued for it. */
 	if (!c->in_flight && status == UV_EOF && c->write_queued > 0 && c->phase != CONN_LINGER) {
 		c->phase = CONN_FLUSH;
@@ -1048,12 +1056,22 @@ void http_server_shutdown(http_server *s, void (*on_drained)(void *ud), void *ud
 		uv_close((uv_handle_t *)s->listener, on_listener_closed);
 	for (c = s->conns; c; c = next) {
 		next = c->next;
-		if (c->closing || c->in_flight || c->phase != CONN_IDLE)
+		if (c->closing || c->in_flight)
 			continue; /* finishes its request, then closes (keep-alive is off now) */
-		if (c->write_queued)
-			conn_finish(c);
-		else
-			conn_close(c);
+		if (c->phase == CONN_IDLE) {
+			/* A request may be on its way on a connection that was
+			 * just accepted or is between keep-alive requests: give it
+			 * a short grace to arrive (and be answered, with
+			 * Connection: close) rather than resetting the client. */
+			if (c->write_queued)
+				conn_finish(c);
+			else
+				conn_timer_start(c, HTTP_SHUTDOWN_GRACE_MS);
+		} else if (c->phase == CONN_HEADERS) {
+			/* Half a request head: not acknowledged, not worth the
+			 * whole shutdown budget. 408 after a short wait. */
+			conn_timer_start(c, HTTP_SHUTDOWN_HEADERS_MS);
+		}
 	}
 }
 

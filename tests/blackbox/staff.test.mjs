@@ -150,3 +150,12 @@ test('an employee switched off from mailings: getstaff shows statusnotification 
 	ok(await v1(srv.url, 'createmessage', { inn: a.inn, staffid: e2.staffid, title: 't', message: 'm' }, { token: a.token }));
 	assert.deepEqual(ok(await v1(srv.url, 'getmessage', { inn: a.inn, staffid: e1.staffid }, { token: a.token })), []);
 });
+
+test('getstaff ?inn= that is not a valid INN is refused, not ignored (too long, bad escape, %00)', async (t) => {
+	const { srv, a } = await world(t, 1);
+	// for comparison: a short one is refused
+	fails(await get(srv.url, '/api/v1/getstaff?inn=123', { token: a.token }), 422, 'inn_invalid', '?inn=123');
+	fails(await get(srv.url, `/api/v1/getstaff?inn=${'7'.repeat(70)}`, { token: a.token }), 422, 'inn_invalid', '?inn= of 70 digits');
+	fails(await get(srv.url, '/api/v1/getstaff?inn=%', { token: a.token }), 422, 'inn_invalid', '?inn=% (a broken escape)');
+	fails(await get(srv.url, `/api/v1/getstaff?inn=${a.inn}%00junk`, { token: a.token }), 422, 'inn_invalid', '?inn=INN%00junk');
+});

@@ -30,6 +30,7 @@ const SANITIZER_RE = /AddressSanitizer|LeakSanitizer|runtime error|UndefinedBeha
 
 const tempDirs = [];
 const liveProcs = new Set();
+const liveRawClients = new Set();
 
 process.on('exit', () => {
 	for (const p of liveProcs) {
@@ -95,8 +96,10 @@ export async function startServer({ env = {}, args = [], dataDir, timeoutMs = 15
 	let stderr = '';
 	let stdout = '';
 	let exitInfo = null;
+	// 'close' (not 'exit'): all of stderr has been read by then, so a
+	// sanitizer report printed at exit is never missed
 	const exited = new Promise((resolve) => {
-		proc.on('exit', (code, signal) => {
+		proc.on('close', (code, signal) => {
 			exitInfo = { code, signal };
 			liveProcs.delete(proc);
 			resolve(exitInfo);
@@ -221,6 +224,8 @@ export async function serverFor(t, opts = {}) {
 	const srv = await startServer(opts);
 	t.after(async () => {
 		let err;
+		// raw clients of this test left open must not hold up the graceful stop
+		for (const c of liveRawClients) if (c.port === srv.port) c.destroy();
 		if (!srv.stopped) {
 			try {
 				await srv.stop('SIGTERM');
@@ -494,6 +499,8 @@ export function parseResponses(buf, { closed = false } = {}) {
 /** A raw TCP client that collects bytes and parses responses. */
 export class RawClient {
 	constructor(port, host = '127.0.0.1') {
+		this.port = port;
+		liveRawClients.add(this);
 		this.buf = Buffer.alloc(0);
 		this.responses = [];
 		this.closed = false;
@@ -512,6 +519,7 @@ export class RawClient {
 			this.error = e;
 		});
 		this.sock.on('close', () => {
+			liveRawClients.delete(this);
 			this.closed = true;
 			this.closedAt = Date.now();
 			this._parse(true);
