@@ -13,7 +13,7 @@ cat <<MSG
   Open http://${listen/127.0.0.1/localhost}/ in a browser, or try the API:
     curl -s http://$listen/healthz
   The demo tenant's INN, password and API token follow (also in $data/demo.txt).
-  docs/api-v1.md has a 5-minute tour with curl. Stop with Ctrl-C.
+  README.md has a 5-minute tour with curl; docs/api-v1.md the whole API. Stop with Ctrl-C.
 
 MSG
 exec "$bin" serve --data "$data" --listen "$listen" --demo
