@@ -164,7 +164,7 @@ static void route_landing(api *a, http_request *req, const router_params *p)
 
 /* ---- dispatch ------------------------------------------------------------------------ */
 
-int api_new(svc *s, api **out)
+int api_new(svc *s, const ws_options *ws_opt, api **out)
 {
 	api *a = calloc(1, sizeof *a);
 	if (!a)
@@ -180,6 +180,9 @@ int api_new(svc *s, api **out)
 	rc |= router_add(a->router, "GET", "/metrics", (void *)route_metrics, "/metrics");
 	rc |= router_add(a->router, "GET", "/", (void *)route_landing, "/");
 	rc |= api_v1_register(a);
+	rc |= api_v2_register(a);
+	if (rc == 0 && !(a->hub = rt_hub_new(a, s, ws_opt)))
+		rc = HERR_NOMEM;
 	if (rc != 0) {
 		api_free(a);
 		return HERR_NOMEM;
@@ -188,10 +191,17 @@ int api_new(svc *s, api **out)
 	return 0;
 }
 
+void api_shutdown(api *a)
+{
+	if (a->hub)
+		rt_hub_close_all(a->hub);
+}
+
 void api_free(api *a)
 {
 	if (!a)
 		return;
+	rt_hub_free(a->hub);
 	router_free(a->router);
 	free(a);
 }

@@ -9,11 +9,15 @@
 #define HERALD_API_API_H
 
 #include "net/http.h"
+#include "net/ws.h"
 #include "svc/svc.h"
 
 typedef struct api api;
 
-int api_new(svc *s, api **out);
+/* ws_opt: limits of realtime connections (NULL: defaults). */
+int api_new(svc *s, const ws_options *ws_opt, api **out);
+/* Closes realtime connections (1001) so that the HTTP server can drain. */
+void api_shutdown(api *a);
 void api_free(api *a);
 /* Lets /metrics report open connections. */
 void api_set_server(api *a, http_server *server);

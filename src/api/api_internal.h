@@ -8,11 +8,15 @@
 
 #include "api/api.h"
 #include "net/router.h"
+#include "net/ws.h"
+
+typedef struct rt_hub rt_hub;
 
 struct api {
 	svc *svc;
 	router *router;
 	http_server *server;
+	rt_hub *hub;
 };
 
 typedef void (*api_route_fn)(api *a, http_request *req, const router_params *params);
@@ -31,5 +35,15 @@ void api_v1_send_error(http_request *req, int err, const char *detail, int retry
 
 /* Registers the /api/v1 routes. */
 int api_v1_register(api *a);
+
+/* Registers the /api/v2 routes (v2.c). */
+int api_v2_register(api *a);
+
+/* The realtime hub (realtime.c). */
+rt_hub *rt_hub_new(api *a, svc *s, const ws_options *opt);
+void rt_route_ws(api *a, http_request *req, const router_params *params);
+void rt_hub_close_all(rt_hub *h);
+size_t rt_hub_sessions(const rt_hub *h);
+void rt_hub_free(rt_hub *h);
 
 #endif

@@ -24,6 +24,7 @@
 #include "net/http.h"
 #include "push/sms.h"
 #include "store/store.h"
+#include "svc/chat.h"
 #include "svc/svc.h"
 
 #ifndef HERALD_VERSION
@@ -65,6 +66,14 @@ static const struct {
         {"sms.per_ip_hour", "30", "login starts per client address per hour"},
         {"sms.fail_per_hour", "20", "wrong codes per employee per hour, over all codes"},
         {"session.ttl", "2160h", "lifetime of an app token from confirmsmscode (90 days)"},
+        {"auth.dev_login", "false", "development only: list a tenant's users and sign in as one without a password"},
+        {"auth.jwt_audience", NULL, "audience (aud) that host-signed JWTs must carry; unset: not checked"},
+        {"ws.max_message", "64k", "largest realtime message from a client; larger closes with 1009"},
+        {"ws.max_queue", "1M", "outgoing bytes queued per connection; a slower consumer is closed (1008)"},
+        {"ws.ping_interval", "25s", "ping a quiet realtime connection this often"},
+        {"ws.idle_timeout", "60s", "close a realtime connection silent this long"},
+        {"events.retention", "24h", "keep realtime events at least this long for resume"},
+        {"events.keep", "10000", "and at least this many of the newest"},
 };
 
 static hconfig *config_new(void)
@@ -397,6 +406,8 @@ static int cmd_config(int argc, char **argv, cli *c)
 
 typedef struct server {
 	uv_loop_t *loop;
+	uv_timer_t prune;
+	int64_t retention_ms, keep_events;
 	store *st;
 	svc *svc;
 	api *api;
@@ -439,7 +450,28 @@ static void on_signal(uv_signal_t *h, int signum)
 	hlog_end(&l);
 	/* The 10 s promise: 8 s for requests, the rest for the writer and close. */
 	uv_timer_start(&s->deadline, on_deadline, 8000, 0);
+	uv_timer_stop(&s->prune);
+	api_shutdown(s->api);
 	http_server_shutdown(s->http, on_drained, s);
+}
+
+static void on_pruned(void *ud, int64_t deleted, int rc)
+{
+	(void)ud;
+	if (rc != 0 || deleted > 0) {
+		hlog_line l;
+		hlog_begin(&l, rc ? HLOG_WARN : HLOG_INFO, "events_pruned");
+		hlog_int(&l, "deleted", deleted);
+		if (rc)
+			hlog_str(&l, "error", herr_name(rc));
+		hlog_end(&l);
+	}
+}
+
+static void on_prune_timer(uv_timer_t *t)
+{
+	server *s = t->data;
+	svc_prune_events(s->svc, s->retention_ms, s->keep_events, on_pruned, s);
 }
 
 static void on_check(uv_check_t *h)
@@ -601,7 +633,37 @@ static int cmd_serve(int argc, char **argv, cli *c)
 		die("%s", err);
 		goto out;
 	}
-	if (api_new(s.svc, &s.api) != 0 || store_attach_loop(s.st, s.loop) != 0) {
+	ws_options wo;
+	ws_options_default(&wo);
+	uint64_t size;
+	int64_t ms;
+	bool dev_login = false;
+	if (hconfig_get_size(c->cfg, "ws.max_message", &size, err, sizeof err) != 0 || size < 1024 ||
+	    size > 16 * 1024 * 1024) {
+		die("ws.max_message: %s", err[0] ? err : "1k to 16M");
+		goto out;
+	}
+	wo.max_message = size;
+	if (hconfig_get_size(c->cfg, "ws.max_queue", &size, err, sizeof err) != 0 || size < 16 * 1024) {
+		die("ws.max_queue: %s", err[0] ? err : "at least 16k");
+		goto out;
+	}
+	wo.max_queue_bytes = size;
+	if (cfg_ms(c->cfg, "ws.ping_interval", &ms) != 0)
+		goto out;
+	wo.ping_interval_ms = (uint64_t)ms;
+	if (cfg_ms(c->cfg, "ws.idle_timeout", &ms) != 0)
+		goto out;
+	wo.idle_timeout_ms = (uint64_t)ms;
+	if (cfg_ms(c->cfg, "events.retention", &s.retention_ms) != 0 ||
+	    cfg_int(c->cfg, "events.keep", 0, INT64_MAX, &s.keep_events) != 0)
+		goto out;
+	if (hconfig_get_bool(c->cfg, "auth.dev_login", &dev_login, err, sizeof err) != 0) {
+		die("%s", err);
+		goto out;
+	}
+	svc_v2_settings(s.svc, dev_login, hconfig_get(c->cfg, "auth.jwt_audience"));
+	if (api_new(s.svc, &wo, &s.api) != 0 || store_attach_loop(s.st, s.loop) != 0) {
 		die("%s", "out of memory");
 		goto out;
 	}
@@ -625,6 +687,10 @@ static int cmd_serve(int argc, char **argv, cli *c)
 	uv_unref((uv_handle_t *)&s.deadline);
 	uv_check_init(s.loop, &s.log_flush);
 	uv_check_start(&s.log_flush, on_check);
+	uv_timer_init(s.loop, &s.prune);
+	s.prune.data = &s;
+	uv_timer_start(&s.prune, on_prune_timer, 60 * 1000, 10 * 60 * 1000);
+	uv_unref((uv_handle_t *)&s.prune);
 
 	char url[300];
 	snprintf(url, sizeof url, "http://%s%s%s:%d", strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",

@@ -215,3 +215,14 @@ char *hbuf_steal(hbuf *b, size_t *len)
 	b->cap = 0;
 	return p;
 }
+
+size_t hstrlcpy(char *dst, const char *src, size_t cap)
+{
+	size_t len = strlen(src);
+	if (cap) {
+		size_t n = len < cap - 1 ? len : cap - 1;
+		memcpy(dst, src, n);
+		dst[n] = '\0';
+	}
+	return len;
+}

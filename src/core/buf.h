@@ -39,4 +39,8 @@ void hbuf_free(hbuf *b);
  * NULL when even that cannot be allocated. */
 char *hbuf_steal(hbuf *b, size_t *len);
 
+/* Copies src into dst[cap] cut to fit, always NUL-terminated (strlcpy);
+ * returns strlen(src) so a caller can tell it was cut. */
+size_t hstrlcpy(char *dst, const char *src, size_t cap);
+
 #endif

@@ -222,4 +222,162 @@ typedef struct store_message_query {
 int store_message_list(store_conn *c, const store_message_query *q, int (*fn)(void *ud, const store_message *m),
                        void *ud);
 
+/* ---- team chat (schema 2) ------------------------------------------------------ */
+
+#define STORE_ROLES_MAX 545 /* up to 16 roles of 32 bytes, comma-separated */
+#define STORE_URL_MAX   1025
+#define STORE_TEXT_MAX  16384 /* bytes of a chat message (4000 characters of up to 4 bytes) */
+#define STORE_REF_MAX   129
+
+/* The user's public id: external_id when the host set one, else "staff-<staff_id>". */
+void store_user_public_id(const store_user *u, char out[STORE_EXTERNAL_ID_MAX + 8]);
+
+typedef struct store_user_ext {
+	char avatar_url[STORE_URL_MAX];
+	char roles[STORE_ROLES_MAX]; /* comma-separated tenant roles */
+	bool active;
+} store_user_ext;
+
+int store_user_ext_get(store_conn *c, int64_t tenant_id, int64_t user_id, store_user_ext *out);
+int store_user_ext_set(store_conn *c, int64_t tenant_id, int64_t user_id, const store_user_ext *ext);
+int store_user_by_external_id(store_conn *c, int64_t tenant_id, const char *external_id, store_user *out);
+/* Users of a tenant in id order after `after_id` (cursor), at most limit. */
+int store_user_page(store_conn *c, int64_t tenant_id, int64_t after_id, int limit,
+                    int (*fn)(void *ud, const store_user *u, const store_user_ext *x), void *ud);
+/* Ends every session of the user (deactivation, rotation). */
+int store_session_delete_user(store_conn *c, int64_t tenant_id, int64_t user_id);
+
+/* Per-tenant JWT secret (32 bytes); HERR_NOT_FOUND when none was set yet. */
+int store_tenant_jwt_secret(store_conn *c, int64_t tenant_id, uint8_t out[32]);
+int store_tenant_set_jwt_secret(store_conn *c, int64_t tenant_id, const uint8_t secret[32]);
+
+typedef struct store_chat {
+	int64_t id;
+	int64_t tenant_id;
+	char kind[16]; /* "group", "direct", "inbox" */
+	int64_t owner_id;
+	char title[STORE_NAME_MAX];
+	char description[STORE_NAME_MAX * 2];
+	char avatar_url[STORE_URL_MAX];
+	char ref_type[STORE_REF_MAX]; /* "" when none */
+	char ref_id[STORE_REF_MAX];
+	int64_t last_seq;
+	int64_t last_message_at; /* 0 = no message yet */
+	int64_t created_at;
+	int64_t updated_at;
+	int64_t deleted_at; /* 0 = live */
+} store_chat;
+
+/* Inserts; sets id. direct_key ("a:b", lower id first) for direct chats, else NULL.
+ * HERR_CONFLICT when the reference or direct pair exists. */
+int store_chat_insert(store_conn *c, store_chat *chat, const char *direct_key);
+int store_chat_get(store_conn *c, int64_t tenant_id, int64_t chat_id, store_chat *out);
+int store_chat_by_ref(store_conn *c, int64_t tenant_id, const char *ref_type, const char *ref_id, store_chat *out);
+int store_chat_by_direct_key(store_conn *c, int64_t tenant_id, const char *direct_key, store_chat *out);
+/* Writes title, description, avatar_url, deleted_at and updated_at. */
+int store_chat_update(store_conn *c, const store_chat *chat);
+
+typedef struct store_member {
+	int64_t chat_id;
+	int64_t user_id;
+	char role[16]; /* "owner", "admin", "member", "reader" */
+	int64_t last_read_seq;
+	bool pinned;
+	bool muted;
+	int64_t joined_at;
+} store_member;
+
+int store_member_get(store_conn *c, int64_t tenant_id, int64_t chat_id, int64_t user_id, store_member *out);
+/* Inserts or updates the role (keeps read position, pin and mute). */
+int store_member_put(store_conn *c, int64_t tenant_id, int64_t chat_id, int64_t user_id, const char *role, int64_t now);
+int store_member_remove(store_conn *c, int64_t tenant_id, int64_t chat_id, int64_t user_id);
+/* Sets last_read_seq (only forward), pinned and muted. */
+int store_member_update(store_conn *c, int64_t tenant_id, const store_member *m);
+int store_member_list(store_conn *c, int64_t tenant_id, int64_t chat_id,
+                      int (*fn)(void *ud, const store_member *m, const store_user *u), void *ud);
+int store_member_count(store_conn *c, int64_t tenant_id, int64_t chat_id, int *out);
+/* Chat ids a user belongs to (live chats only). */
+int store_member_chats(store_conn *c, int64_t tenant_id, int64_t user_id, int (*fn)(void *ud, int64_t chat_id),
+                       void *ud);
+
+typedef struct store_chat_row {
+	store_chat chat;
+	store_member me;
+	int64_t unread;
+	bool has_last;
+	int64_t last_sender_id;
+	const char *last_text; /* valid during the callback */
+	int64_t last_created_at;
+	bool last_deleted;
+} store_chat_row;
+
+typedef struct store_chat_cursor {
+	bool set;
+	int pinned;
+	int64_t activity;
+	int64_t id;
+} store_chat_cursor;
+
+/* The user's chats: pinned first, then by last activity, newest first. */
+int store_chat_list(store_conn *c, int64_t tenant_id, int64_t user_id, const store_chat_cursor *after, int limit,
+                    int (*fn)(void *ud, const store_chat_row *r), void *ud);
+
+typedef struct store_msg {
+	int64_t id;
+	int64_t chat_id;
+	int64_t seq;
+	int64_t sender_id; /* 0 = the host system */
+	const char *kind;
+	const char *title;
+	const char *body;
+	const char *client_id; /* NULL when none */
+	int64_t reply_to;      /* seq, 0 = none */
+	const char *extra;     /* JSON or NULL: {"mentions":[…],"attachments":[…]} */
+	int64_t created_at;
+	int64_t edited_at;
+	int64_t deleted_at;
+	int64_t sent_at;
+} store_msg;
+
+/* Inserts a chat message; assigns id and seq; HERR_CONFLICT when (sender, client_id) exists. */
+int store_msg_insert(store_conn *c, int64_t tenant_id, store_msg *m);
+/* Finds one message; strings valid until the next call on c. */
+int store_msg_get(store_conn *c, int64_t tenant_id, int64_t chat_id, int64_t seq, store_msg *out);
+int store_msg_by_client_id(store_conn *c, int64_t tenant_id, int64_t chat_id, int64_t sender_id, const char *client_id,
+                           store_msg *out);
+int store_msg_edit(store_conn *c, int64_t tenant_id, int64_t chat_id, int64_t seq, const char *body, int64_t now);
+int store_msg_delete(store_conn *c, int64_t tenant_id, int64_t chat_id, int64_t seq, int64_t now);
+
+/* History by seq: before > 0 → seq < before, newest first; else seq > after, oldest first. */
+int store_msg_page(store_conn *c, int64_t tenant_id, int64_t chat_id, int64_t before, int64_t after, int limit,
+                   int (*fn)(void *ud, const store_msg *m), void *ud);
+
+/* Full-text search over the live messages of the chats the user belongs to
+ * (all chats of the tenant when user_id is 0). */
+int store_msg_search(store_conn *c, int64_t tenant_id, int64_t user_id, const char *fts_query, int limit,
+                     int (*fn)(void *ud, const store_msg *m), void *ud);
+
+/* ---- the event log ------------------------------------------------------------ */
+
+/* Appends an event for a chat's members (chat_id) or one user (user_id);
+ * returns its id, which is the stream position `pos`. */
+int store_event_append(store_conn *c, int64_t tenant_id, int64_t chat_id, int64_t user_id, const char *type,
+                       const char *payload, int64_t now, int64_t *id);
+
+typedef struct store_event {
+	int64_t id;
+	int64_t chat_id;
+	int64_t user_id;
+	const char *type;
+	const char *payload;
+} store_event;
+
+/* Events after pos that the user may see, in order, at most limit. */
+int store_event_replay(store_conn *c, int64_t tenant_id, int64_t user_id, int64_t after, int limit,
+                       int (*fn)(void *ud, const store_event *e), void *ud);
+/* Highest event id so far (0 when none) and the floor below which events were pruned. */
+int store_event_bounds(store_conn *c, int64_t *max_id, int64_t *floor);
+/* Deletes events older than before_ms while keeping at least keep_last; raises the floor. */
+int store_event_prune(store_conn *c, int64_t before_ms, int64_t keep_last, int64_t *deleted);
+
 #endif

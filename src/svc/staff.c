@@ -19,6 +19,7 @@
 #include "core/ratelimit.h"
 #include "core/time.h"
 #include "push/sms.h"
+#include "svc/chat.h"
 #include "svc/svc_internal.h"
 
 /* ---- auth: create/update the employee, issue a code --------------------------- */
@@ -263,6 +264,26 @@ static int create_message_run(store_conn *c, void *arg)
 		return rc;
 	op->message_id = m.id;
 	op->created_at = now;
+	/* The inbox is a chat like the others: the employee's open apps get
+	 * the message live through the event log. */
+	svc_call *k = calloc(1, sizeof *k);
+	if (!k)
+		return HERR_NOMEM;
+	k->tenant_id = op->tenant.id;
+	store_msg sm = {.id = m.id,
+	                .chat_id = m.chat_id,
+	                .seq = m.seq,
+	                .kind = m.kind,
+	                .title = m.title,
+	                .body = m.body,
+	                .created_at = m.created_at};
+	rc = svc_chat_emit_message(c, k, &sm);
+	if (rc != 0) {
+		svc_call_free_results(k);
+		free(k);
+		return rc;
+	}
+	op->events_ = k;
 	return 0;
 }
 

@@ -19,6 +19,7 @@
 #include "core/ratelimit.h"
 #include "core/time.h"
 #include "push/sms.h"
+#include "svc/chat.h"
 #include "svc/svc_internal.h"
 
 void svc_settings_default(svc_settings *s)
@@ -141,6 +142,13 @@ static void op_done(void *arg, int rc)
 	svc_op *op = arg;
 	if (rc < 0 && op->err == 0)
 		op->err = rc;
+	if (op->events_) {
+		if (op->err == 0)
+			svc_publish_events(op->svc_, op->events_);
+		svc_call_free_results(op->events_);
+		free(op->events_);
+		op->events_ = NULL;
+	}
 	if (op->err != 0 && op->err != HERR_CODE_INVALID && op->err != HERR_CODE_ATTEMPTS)
 		svc_op_clear_results(op);
 	if (op->after_)

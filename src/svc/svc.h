@@ -103,6 +103,7 @@ struct svc_op {
 	/* private */
 	svc *svc_;
 	void (*after_)(svc_op *op); /* a second step on the loop before done */
+	struct svc_call *events_;   /* events appended by the job, published after commit */
 	char sms_code_[8];
 };
 

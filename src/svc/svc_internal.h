@@ -9,12 +9,19 @@
 
 #define SVC_SECRET_BYTES 32
 
+struct svc_event;
+
 struct svc {
 	store *store;
 	svc_settings settings;
 	sms_provider *sms;
 	uint8_t secret[SVC_SECRET_BYTES];
 	hratelimit *ip_limit;
+	/* team chat */
+	void (*event_sink)(void *ud, const struct svc_event *e);
+	void *event_sink_ud;
+	bool dev_login;
+	char jwt_audience[256];
 };
 
 /* Principal kinds an operation accepts, as a bit mask. */
@@ -30,5 +37,13 @@ int svc_fail(svc_op *op, int err, const char *detail);
 /* Resolves op's token to a partner (tenant API token) or a staff session,
  * checks it is one of `allowed` and that op->inn, when given, is its tenant. */
 int svc_resolve(store_conn *c, svc_op *op, unsigned allowed);
+
+/* Appends the "message" event of a message just inserted (for /api/v1's
+ * inbox messages, which reach the employee live like any chat message). */
+struct svc_call;
+struct store_msg;
+int svc_chat_emit_message(store_conn *c, struct svc_call *k, const struct store_msg *m);
+/* Hands a call's committed events to the realtime layer. */
+void svc_publish_events(svc *s, struct svc_call *k);
 
 #endif

@@ -124,6 +124,8 @@ static void conn_close(store_conn *c)
 		return;
 	for (int i = 0; i < SQ_COUNT; i++)
 		sqlite3_finalize(c->stmts[i]);
+	for (int i = 0; i < SQ_CACHE_SLOTS; i++)
+		sqlite3_finalize(c->cache[i].st);
 	sqlite3_close(c->db);
 	free(c);
 }

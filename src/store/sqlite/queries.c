@@ -90,6 +90,32 @@ sqlite3_stmt *sq_prepare(store_conn *c, sq_stmt id)
 	return st;
 }
 
+sqlite3_stmt *sq_cached(store_conn *c, const char *sql)
+{
+	size_t h = ((uintptr_t)sql >> 3) & (SQ_CACHE_SLOTS - 1);
+	for (size_t i = 0; i < SQ_CACHE_SLOTS; i++, h = (h + 1) & (SQ_CACHE_SLOTS - 1)) {
+		if (c->cache[h].sql == sql) {
+			sqlite3_reset(c->cache[h].st);
+			sqlite3_clear_bindings(c->cache[h].st);
+			return c->cache[h].st;
+		}
+		if (!c->cache[h].sql) {
+			sqlite3_stmt *st = NULL;
+			if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK ||
+			    !st) {
+				sq_err(c, sqlite3_errcode(c->db));
+				return NULL;
+			}
+			c->cache[h].sql = sql;
+			c->cache[h].st = st;
+			return st;
+		}
+	}
+	/* More distinct statements than slots: a programming error. */
+	assert(!"statement cache full");
+	return NULL;
+}
+
 int sq_exec(store_conn *c, sq_stmt id)
 {
 	sqlite3_stmt *st = sq_prepare(c, id);
@@ -609,7 +635,9 @@ int store_inbox_ensure(store_conn *c, int64_t tenant_id, int64_t user_id, int64_
 	if ((rc = step_done(c, st)) != 0)
 		return rc;
 	*chat_id = sqlite3_last_insert_rowid(c->db);
-	return 0;
+	/* The employee reads their inbox like any chat (receipts, unread,
+	 * live events) but cannot post to it. */
+	return store_member_put(c, tenant_id, *chat_id, user_id, "reader", now);
 }
 
 int store_message_insert(store_conn *c, store_message *m)

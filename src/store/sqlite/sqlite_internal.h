@@ -51,9 +51,17 @@ typedef enum sq_stmt {
 	SQ_COUNT
 } sq_stmt;
 
+#define SQ_CACHE_SLOTS 256
+
 struct store_conn {
 	sqlite3 *db;
 	sqlite3_stmt *stmts[SQ_COUNT];
+	/* Statements keyed by the address of their SQL text (a static string
+	 * at each call site): open addressing, never evicted. */
+	struct {
+		const char *sql;
+		sqlite3_stmt *st;
+	} cache[SQ_CACHE_SLOTS];
 	struct store_conn *next; /* in the store's list of connections */
 };
 
@@ -62,6 +70,10 @@ extern const int sqlite_migration_count;
 
 /* Returns the cached statement, reset and with bindings cleared (NULL on error). */
 sqlite3_stmt *sq_prepare(store_conn *c, sq_stmt id);
+
+/* Returns the statement for a static SQL string, prepared on first use,
+ * reset and with bindings cleared. NULL on error (logged). */
+sqlite3_stmt *sq_cached(store_conn *c, const char *sql);
 
 /* Runs a cached statement that returns no rows (transaction control). */
 int sq_exec(store_conn *c, sq_stmt id);

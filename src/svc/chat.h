@@ -1,0 +1,138 @@
+/*
+ * chat.h — the team-chat service behind /api/v2 and the realtime protocol:
+ * who the caller is, what they may do, and what changes. Each call is one
+ * storage job; its result is the JSON representation of the resource (the
+ * same objects REST returns and realtime events carry), and the events it
+ * appended to the event log are handed to the event sink after commit, in
+ * commit order, so live delivery and replay agree.
+ *
+ * svc builds resource JSON (jansson) because a resource's shape is part of
+ * the business model: REST bodies and realtime events must never disagree.
+ * It still knows nothing of sockets or SQL.
+ */
+#ifndef HERALD_SVC_CHAT_H
+#define HERALD_SVC_CHAT_H
+
+#include <jansson.h>
+
+#include "svc/svc.h"
+
+typedef enum svc_v2_op {
+	/* server (tenant token) */
+	V2_USER_PUT,        /* path user; body {name, phone?, avatar_url?, roles?, active?} */
+	V2_USER_GET,        /* path user */
+	V2_USER_LIST,       /* query cursor, limit */
+	V2_USER_DEACTIVATE, /* path user */
+	V2_SESSION_CREATE,  /* body {user, ttl_seconds?} */
+	V2_JWT_ROTATE,      /* → {secret} */
+	V2_CHAT_BY_REF_PUT, /* path ref_type, ref_id; body {title, description?, avatar_url?, members:[{user, role}]} */
+	V2_CHAT_BY_REF_GET,
+	/* both */
+	V2_ME,             /* the caller */
+	V2_CHAT_CREATE,    /* body {type, title?, description?, avatar_url?, members:[user|{user,role}], ref?} */
+	V2_CHAT_LIST,      /* query cursor, limit (server: query user) */
+	V2_CHAT_GET,       /* path chat */
+	V2_CHAT_PATCH,     /* path chat; body {title?, description?, avatar_url?} */
+	V2_CHAT_DELETE,    /* path chat */
+	V2_CHAT_RESTORE,   /* path chat */
+	V2_MEMBER_LIST,    /* path chat */
+	V2_MEMBER_ADD,     /* path chat; body {user, role?} */
+	V2_MEMBER_PATCH,   /* path chat, user; body {role} */
+	V2_MEMBER_REMOVE,  /* path chat, user */
+	V2_SETTINGS,       /* path chat; body {pinned?, muted?} */
+	V2_MSG_POST,       /* path chat; body {text, client_id?, reply_to?, attachments?, (server) sender?, title?} */
+	V2_MSG_PAGE,       /* path chat; query before|after, limit */
+	V2_MSG_PATCH,      /* path chat, seq; body {text} */
+	V2_MSG_DELETE,     /* path chat, seq */
+	V2_READ,           /* path chat; body {seq} */
+	V2_READS,          /* path chat, seq */
+	V2_SEARCH,         /* query q, limit */
+	V2_DEV_USERS,      /* development login: query inn → users (only when enabled) */
+	V2_DEV_LOGIN,      /* development login: body {inn, user} → session */
+	V2_REPLAY,         /* realtime resume: pos → events */
+	V2_SUBSCRIBE_INIT, /* realtime: the caller's chat ids and the stream head */
+	V2_OP_COUNT
+} svc_v2_op;
+
+/* One event after commit: pos (its id in the log), its audience and the
+ * complete frame to send ({"v":1,"type":…,"pos":…,…}). */
+typedef struct svc_event {
+	int64_t pos;
+	int64_t tenant_id;
+	int64_t chat_id;      /* audience: the chat's members … */
+	int64_t user_id;      /* … or one user */
+	int64_t subject_user; /* member_added/removed: who joined or left */
+	int64_t ref_chat;     /* the chat the event is about (also for user-audience events) */
+	char type[24];
+	char *frame;
+	size_t frame_len;
+} svc_event;
+
+typedef void (*svc_event_sink)(void *ud, const svc_event *e);
+
+typedef struct svc_call svc_call;
+typedef void (*svc_call_done)(svc_call *k);
+
+struct svc_call {
+	/* in */
+	svc_call_done done;
+	void *ud;
+	herr_lang lang;
+	const char *token; /* Authorization value (bare, "Bearer" stripped); owned by the caller */
+	json_t *body;      /* borrowed; may be NULL */
+	char p_user[STORE_EXTERNAL_ID_MAX + 8];
+	char p_ref_type[STORE_REF_MAX];
+	char p_ref_id[STORE_REF_MAX];
+	int64_t p_chat;
+	int64_t p_seq;
+	char q_cursor[128];
+	char q_user[STORE_EXTERNAL_ID_MAX + 8];
+	char q_text[512];
+	int64_t q_before, q_after;
+	int q_limit;
+	int64_t pos; /* V2_REPLAY */
+
+	/* out */
+	int err;
+	char err_detail[160];
+	int status;     /* 200, or 201 when something was created */
+	json_t *result; /* owned by the call; freed by svc_call_free */
+	bool is_server;
+	int64_t tenant_id;
+	char tenant_inn[STORE_INN_MAX];
+	int64_t user_id; /* 0 for the server */
+	char user_public[STORE_EXTERNAL_ID_MAX + 8];
+	char user_name[STORE_NAME_MAX];
+	int64_t *chat_ids; /* V2_SUBSCRIBE_INIT */
+	size_t chat_count;
+	int64_t head_pos;  /* V2_SUBSCRIBE_INIT: latest pos; V2_REPLAY: last replayed */
+	bool resync;       /* V2_REPLAY: pos is older than the retained window */
+	svc_event *events; /* V2_REPLAY: the replayed events (frames) */
+	size_t event_count;
+
+	/* private */
+	svc *svc_;
+	svc_v2_op op_;
+	bool write_;
+	size_t event_cap_;
+};
+
+/* The realtime layer registers where committed events go. */
+void svc_set_event_sink(svc *s, svc_event_sink sink, void *ud);
+
+/* Runs an operation; k->done follows on the loop. */
+void svc_v2(svc *s, svc_call *k, svc_v2_op op);
+
+/* Frees results and events (not the caller's inputs). */
+void svc_call_free_results(svc_call *k);
+
+/* Deletes events older than retention_ms while keeping at least keep_last
+ * (a write job; done gets the count deleted or a negative HERR). */
+void svc_prune_events(svc *s, int64_t retention_ms, int64_t keep_last, void (*done)(void *ud, int64_t deleted, int rc),
+                      void *ud);
+
+/* Options of the client API: the development login (off by default) and
+ * the audience JWTs must carry (NULL: not checked). */
+void svc_v2_settings(svc *s, bool dev_login, const char *jwt_audience);
+
+#endif
