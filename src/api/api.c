@@ -206,6 +206,11 @@ void api_free(api *a)
 	free(a);
 }
 
+void api_set_max_upload(api *a, size_t bytes)
+{
+	a->max_upload = bytes;
+}
+
 void api_set_server(api *a, http_server *server)
 {
 	a->server = server;

@@ -16,6 +16,11 @@ typedef struct api api;
 
 /* ws_opt: limits of realtime connections (NULL: defaults). */
 int api_new(svc *s, const ws_options *ws_opt, api **out);
+/* Body limit per path (uploads may be larger than other requests); give it
+ * to the HTTP server as http_server_options.body_limit with the api as udata. */
+size_t api_body_limit(const char *path, size_t def, void *ud);
+void api_set_max_upload(api *a, size_t bytes);
+
 /* Closes realtime connections (1001) so that the HTTP server can drain. */
 void api_shutdown(api *a);
 void api_free(api *a);

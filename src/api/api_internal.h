@@ -17,6 +17,7 @@ struct api {
 	router *router;
 	http_server *server;
 	rt_hub *hub;
+	size_t max_upload;
 };
 
 typedef void (*api_route_fn)(api *a, http_request *req, const router_params *params);

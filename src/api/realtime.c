@@ -35,6 +35,7 @@
 #define ERRORS_PER_MINUTE  20    /* bad frames tolerated before close 1008 */
 #define TYPING_INTERVAL_MS 800   /* at most one typing event per session per chat this often */
 #define TOKEN_MAX          4096
+#define TOPICS_PER_SESSION 50
 
 enum { S_AUTH, S_INIT, S_SYNC, S_LIVE };
 
@@ -49,6 +50,16 @@ typedef struct buffered {
 	ws_msg *m;
 	int64_t pos;
 } buffered;
+
+/* A topic subscription: its own sequence, its own replay-then-live switch. */
+typedef struct sess_topic {
+	char name[65];
+	int64_t key;
+	int64_t last_seq;
+	bool syncing;
+	buffered *buf;
+	size_t nbuf, capbuf;
+} sess_topic;
 
 struct sess {
 	rt_hub *hub;
@@ -71,6 +82,8 @@ struct sess {
 	int errors;
 	int64_t error_window;
 	int64_t last_typing;
+	sess_topic *topics;
+	size_t ntopics;
 	sess *prev, *next;
 };
 
@@ -79,6 +92,7 @@ struct rt_hub {
 	svc *svc;
 	i64map users;
 	i64map chats;
+	i64map topics; /* hash(tenant, topic) → sessions */
 	sess *all;
 	size_t count;
 	int64_t last_pos;
@@ -164,9 +178,48 @@ static bool sess_in_chat(const sess *s, int64_t chat)
 	return false;
 }
 
+static int64_t topic_key(int64_t tenant_id, const char *name)
+{
+	uint64_t x = 1469598103934665603ull ^ (uint64_t)tenant_id;
+	for (const char *p = name; *p; p++) {
+		x ^= (unsigned char)*p;
+		x *= 1099511628211ull;
+	}
+	return (int64_t)(x | 1); /* never 0: 0 marks an empty map slot's key */
+}
+
+static sess_topic *sess_find_topic(sess *s, const char *name)
+{
+	for (size_t i = 0; i < s->ntopics; i++)
+		if (strcmp(s->topics[i].name, name) == 0)
+			return &s->topics[i];
+	return NULL;
+}
+
+static void topic_buf_clear(sess_topic *t)
+{
+	for (size_t i = 0; i < t->nbuf; i++)
+		ws_msg_unref(t->buf[i].m);
+	free(t->buf);
+	t->buf = NULL;
+	t->nbuf = t->capbuf = 0;
+}
+
+static void sess_drop_topic(sess *s, const char *name)
+{
+	sess_topic *t = sess_find_topic(s, name);
+	if (!t)
+		return;
+	list_remove(&s->hub->topics, t->key, s);
+	topic_buf_clear(t);
+	*t = s->topics[--s->ntopics];
+}
+
 static void sess_unregister(sess *s)
 {
 	rt_hub *h = s->hub;
+	while (s->ntopics)
+		sess_drop_topic(s, s->topics[0].name);
 	for (size_t i = 0; i < s->nchats; i++)
 		list_remove(&h->chats, s->chats[i], s);
 	s->nchats = 0;
@@ -184,6 +237,7 @@ static void buf_clear(sess *s)
 static void sess_free(sess *s)
 {
 	buf_clear(s);
+	free(s->topics);
 	free(s->buf);
 	free(s->chats);
 	free(s->token);
@@ -275,9 +329,42 @@ static void deliver(sess *s, ws_msg *m, int64_t pos)
 	}
 }
 
+static void on_topic_event(rt_hub *h, const svc_event *e)
+{
+	sess_list *l = i64map_get(&h->topics, topic_key(e->tenant_id, e->topic));
+	ws_msg *m = NULL;
+	for (size_t i = 0; l && i < l->n; i++) {
+		sess *s = l->v[i];
+		sess_topic *t = s->tenant_id == e->tenant_id ? sess_find_topic(s, e->topic) : NULL;
+		if (!t || s->gone)
+			continue;
+		if (!m && !(m = ws_msg_text(e->frame, e->frame_len)))
+			return;
+		if (t->syncing) {
+			if (t->nbuf == t->capbuf) {
+				size_t cap = t->capbuf ? t->capbuf * 2 : 8;
+				buffered *b = cap <= SYNC_BUFFER_MAX ? realloc(t->buf, cap * sizeof *b) : NULL;
+				if (!b)
+					continue; /* dropped; the subscriber resumes by seq */
+				t->buf = b;
+				t->capbuf = cap;
+			}
+			t->buf[t->nbuf++] = (buffered){ws_msg_ref(m), e->topic_seq};
+		} else if (e->topic_seq > t->last_seq) {
+			t->last_seq = e->topic_seq;
+			ws_send(s->ws, m);
+		}
+	}
+	ws_msg_unref(m);
+}
+
 static void on_event(void *ud, const svc_event *e)
 {
 	rt_hub *h = ud;
+	if (e->topic[0]) {
+		on_topic_event(h, e);
+		return;
+	}
 	if (e->pos > h->last_pos)
 		h->last_pos = e->pos;
 	ws_msg *m = NULL;
@@ -488,6 +575,98 @@ static void on_typing(sess *s, json_t *msg)
 	ws_msg_unref(m);
 }
 
+static void topic_done(rt_call *c)
+{
+	sess *s = c->s;
+	svc_call *k = &c->k;
+	sess_topic *t = sess_find_topic(s, k->p_topic);
+	if (!t)
+		return; /* unsubscribed meanwhile */
+	if (k->err) {
+		sess_drop_topic(s, k->p_topic);
+		send_error(s, c->id, k->err, k->err_detail[0] ? k->err_detail : NULL);
+		return;
+	}
+	if (k->pos == INT64_MAX)
+		t->last_seq = k->head_pos; /* live only: nothing before now */
+	for (size_t i = 0; i < k->event_count && !s->gone; i++) {
+		if (k->events[i].topic_seq > t->last_seq) {
+			ws_send_text(s->ws, k->events[i].frame, k->events[i].frame_len);
+			t->last_seq = k->events[i].topic_seq;
+		}
+	}
+	for (size_t i = 0; i < t->nbuf && !s->gone; i++) {
+		if (t->buf[i].pos > t->last_seq) {
+			ws_send(s->ws, t->buf[i].m);
+			t->last_seq = t->buf[i].pos;
+		}
+	}
+	topic_buf_clear(t);
+	t->syncing = false;
+	json_t *o = json_pack("{s:i,s:s}", "v", 1, "type", "ack");
+	if (c->id)
+		json_object_set(o, "id", c->id);
+	json_object_set_new(o, "result", json_pack("{s:s,s:I}", "topic", t->name, "seq", (json_int_t)t->last_seq));
+	send_json(s, o);
+}
+
+/* {"type":"subscribe","topic":"orders","after":12}: events after seq 12
+ * (those still kept), then live; without "after", live only. */
+static void on_subscribe(sess *s, json_t *msg, bool subscribe)
+{
+	json_t *id = json_object_get(msg, "id");
+	const char *name = json_string_value(json_object_get(msg, "topic"));
+	if (!name || !*name || strlen(name) > 64) {
+		abuse(s, id, HERR_FIELD_INVALID, "topic");
+		return;
+	}
+	if (!subscribe) {
+		sess_drop_topic(s, name);
+		json_t *o = json_pack("{s:i,s:s}", "v", 1, "type", "ack");
+		if (id)
+			json_object_set(o, "id", id);
+		json_object_set_new(o, "result", json_pack("{s:s}", "topic", name));
+		send_json(s, o);
+		return;
+	}
+	if (sess_find_topic(s, name) || s->ntopics >= TOPICS_PER_SESSION) {
+		abuse(s, id, HERR_CONFLICT, "topic (already subscribed, or too many)");
+		return;
+	}
+	json_t *after = json_object_get(msg, "after");
+	if (after && (!json_is_integer(after) || json_integer_value(after) < 0)) {
+		abuse(s, id, HERR_FIELD_INVALID, "after");
+		return;
+	}
+	sess_topic *n = realloc(s->topics, (s->ntopics + 1) * sizeof *n);
+	if (!n) {
+		send_error(s, id, HERR_NOMEM, NULL);
+		return;
+	}
+	s->topics = n;
+	sess_topic *t = &s->topics[s->ntopics];
+	memset(t, 0, sizeof *t);
+	hstrlcpy(t->name, name, sizeof t->name);
+	t->key = topic_key(s->tenant_id, name);
+	t->syncing = true;
+	t->last_seq = after ? json_integer_value(after) : 0;
+	if (list_add(&s->hub->topics, t->key, s) != 0) {
+		send_error(s, id, HERR_NOMEM, NULL);
+		return;
+	}
+	s->ntopics++;
+	/* Registered first, then the replay: live events meanwhile are held. */
+	rt_call *c = call_new(s, id, NULL, topic_done);
+	if (!c) {
+		sess_drop_topic(s, name);
+		send_error(s, id, HERR_NOMEM, NULL);
+		return;
+	}
+	hstrlcpy(c->k.p_topic, name, sizeof c->k.p_topic);
+	c->k.pos = after ? json_integer_value(after) : INT64_MAX;
+	svc_v2(s->hub->svc, &c->k, V2_TOPIC_SUBSCRIBE);
+}
+
 static void on_message(sess *s, json_t *msg)
 {
 	const char *type = json_string_value(json_object_get(msg, "type"));
@@ -538,6 +717,10 @@ static void on_message(sess *s, json_t *msg)
 	}
 	if (strcmp(type, "typing") == 0) {
 		on_typing(s, msg);
+		return;
+	}
+	if (strcmp(type, "subscribe") == 0 || strcmp(type, "unsubscribe") == 0) {
+		on_subscribe(s, msg, type[0] == 's');
 		return;
 	}
 	svc_v2_op op;
@@ -721,6 +904,8 @@ void rt_hub_free(rt_hub *h)
 	svc_set_event_sink(h->svc, NULL, NULL);
 	i64map_each(&h->users, free_list, NULL);
 	i64map_each(&h->chats, free_list, NULL);
+	i64map_each(&h->topics, free_list, NULL);
+	i64map_free(&h->topics);
 	i64map_free(&h->users);
 	i64map_free(&h->chats);
 	free(h);

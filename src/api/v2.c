@@ -26,12 +26,33 @@ typedef struct v2_call {
 	char token[TOKEN_MAX + 1];
 } v2_call;
 
+/* A file download: the bytes with their sniffed type, never rendered as a
+ * page (attachment unless an image, nosniff, a sandboxing CSP). */
+static void send_file(v2_call *c)
+{
+	svc_call *k = &c->k;
+	bool image = strncmp(k->file_mime, "image/", 6) == 0;
+	char disp[400], ctype[96];
+	snprintf(disp, sizeof disp, "Content-Disposition: %s; filename=\"%s\"", image ? "inline" : "attachment",
+	         k->file_name);
+	snprintf(ctype, sizeof ctype, "%s", k->file_mime);
+	const char *hdrs[] = {disp, "X-Content-Type-Options: nosniff",
+	                      "Cache-Control: private, max-age=31536000, immutable",
+	                      "Content-Security-Policy: default-src 'none'; sandbox", NULL};
+	char *data = k->file_data;
+	size_t len = k->file_len;
+	k->file_data = NULL;
+	http_respond_owned(c->req, 200, ctype, data, len, hdrs);
+}
+
 static void v2_done(svc_call *k)
 {
 	v2_call *c = (v2_call *)k;
 	if (k->tenant_inn[0])
 		hstrlcpy(c->req->tenant, k->tenant_inn, sizeof c->req->tenant);
-	if (k->err) {
+	if (!k->err && k->file_data) {
+		send_file(c);
+	} else if (k->err) {
 		api_send_error(c->req, k->err, k->err_detail[0] ? k->err_detail : NULL, 0);
 	} else {
 		json_t *r = k->result;
@@ -94,7 +115,10 @@ static void run(api *a, http_request *req, const router_params *p, svc_v2_op op)
 		hstrlcpy(c->token, auth, sizeof c->token);
 		k->token = c->token;
 	}
-	if (req->body_len) {
+	if (op == V2_FILE_UPLOAD) {
+		k->upload = (const uint8_t *)req->body;
+		k->upload_len = req->body_len;
+	} else if (req->body_len) {
 		json_error_t jerr;
 		c->body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
 		if (!c->body || !json_is_object(c->body)) {
@@ -108,6 +132,10 @@ static void run(api *a, http_request *req, const router_params *p, svc_v2_op op)
 	const char *v;
 	if ((v = router_param(p, "user")))
 		hstrlcpy(k->p_user, v, sizeof k->p_user);
+	if ((v = router_param(p, "topic")))
+		hstrlcpy(k->p_topic, v, sizeof k->p_topic);
+	if ((v = router_param(p, "file")))
+		hstrlcpy(k->p_file, v, sizeof k->p_file);
 	if ((v = router_param(p, "type")))
 		hstrlcpy(k->p_ref_type, v, sizeof k->p_ref_type);
 	if ((v = router_param(p, "ref")))
@@ -132,8 +160,11 @@ static void run(api *a, http_request *req, const router_params *p, svc_v2_op op)
 		k->q_cursor[0] = '\0';
 	if (http_request_query(req, "user", k->q_user, sizeof k->q_user) < 0)
 		k->q_user[0] = '\0';
+	for (const char *q = k->q_user; *q; q++)
+		bad = bad || (unsigned char)*q < 0x20;
 	if (http_request_query(req, "q", k->q_text, sizeof k->q_text) < 0 &&
-	    http_request_query(req, "inn", k->q_text, sizeof k->q_text) < 0)
+	    http_request_query(req, "inn", k->q_text, sizeof k->q_text) < 0 &&
+	    http_request_query(req, "name", k->q_text, sizeof k->q_text) < 0)
 		k->q_text[0] = '\0';
 	if (bad) {
 		json_decref(c->body);
@@ -177,8 +208,51 @@ ROUTE(r_msg_delete, V2_MSG_DELETE)
 ROUTE(r_read, V2_READ)
 ROUTE(r_reads, V2_READS)
 ROUTE(r_search, V2_SEARCH)
+ROUTE(r_topic_put, V2_TOPIC_PUT)
+ROUTE(r_topic_publish, V2_TOPIC_PUBLISH)
+ROUTE(r_topic_events, V2_TOPIC_EVENTS)
+ROUTE(r_file_upload, V2_FILE_UPLOAD)
+ROUTE(r_file_get, V2_FILE_GET)
+ROUTE(r_webhook_put, V2_WEBHOOK_PUT)
+ROUTE(r_webhook_get, V2_WEBHOOK_GET)
+ROUTE(r_webhook_delete, V2_WEBHOOK_DELETE)
 ROUTE(r_dev_users, V2_DEV_USERS)
 ROUTE(r_dev_login, V2_DEV_LOGIN)
+
+static void webhook_test_done(svc_call *k)
+{
+	v2_done(k);
+}
+
+/* The test delivery goes through the webhook module, not a storage job. */
+static void r_webhook_test(api *a, http_request *req, const router_params *p)
+{
+	(void)p;
+	v2_call *c = calloc(1, sizeof *c);
+	if (!c) {
+		api_send_error(req, HERR_NOMEM, NULL, 0);
+		return;
+	}
+	c->req = req;
+	c->k.done = webhook_test_done;
+	c->k.lang = api_lang(req);
+	const char *auth = http_request_header(req, "authorization");
+	if (auth && strncasecmp(auth, "bearer ", 7) == 0)
+		auth += 7;
+	if (auth && strlen(auth) <= TOKEN_MAX) {
+		hstrlcpy(c->token, auth, sizeof c->token);
+		c->k.token = c->token;
+	}
+	svc_webhook_test(a->svc, &c->k);
+}
+
+size_t api_body_limit(const char *path, size_t def, void *ud)
+{
+	api *a = ud;
+	if (strcmp(path, "/api/v2/files") == 0 && a->max_upload > def)
+		return a->max_upload;
+	return def;
+}
 
 int api_v2_register(api *a)
 {
@@ -213,6 +287,15 @@ int api_v2_register(api *a)
 	        {"GET", "/api/v2/chats/{chat}/messages/{seq}/reads", r_reads},
 	        {"POST", "/api/v2/chats/{chat}/read", r_read},
 	        {"GET", "/api/v2/search", r_search},
+	        {"PUT", "/api/v2/topics/{topic}", r_topic_put},
+	        {"POST", "/api/v2/topics/{topic}/events", r_topic_publish},
+	        {"GET", "/api/v2/topics/{topic}/events", r_topic_events},
+	        {"POST", "/api/v2/files", r_file_upload},
+	        {"GET", "/api/v2/files/{file}", r_file_get},
+	        {"PUT", "/api/v2/webhook", r_webhook_put},
+	        {"GET", "/api/v2/webhook", r_webhook_get},
+	        {"DELETE", "/api/v2/webhook", r_webhook_delete},
+	        {"POST", "/api/v2/webhook/test", r_webhook_test},
 	        {"GET", "/api/v2/dev/users", r_dev_users},
 	        {"POST", "/api/v2/dev/login", r_dev_login},
 	        {"GET", "/ws", rt_route_ws},

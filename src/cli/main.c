@@ -74,6 +74,7 @@ static const struct {
         {"ws.idle_timeout", "60s", "close a realtime connection silent this long"},
         {"events.retention", "24h", "keep realtime events at least this long for resume"},
         {"events.keep", "10000", "and at least this many of the newest"},
+        {"files.max_size", "10M", "largest attachment upload (POST /api/v2/files)"},
 };
 
 static hconfig *config_new(void)
@@ -451,6 +452,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	/* The 10 s promise: 8 s for requests, the rest for the writer and close. */
 	uv_timer_start(&s->deadline, on_deadline, 8000, 0);
 	uv_timer_stop(&s->prune);
+	svc_webhooks_stop(s->svc);
 	api_shutdown(s->api);
 	http_server_shutdown(s->http, on_drained, s);
 }
@@ -667,6 +669,16 @@ static int cmd_serve(int argc, char **argv, cli *c)
 		die("%s", "out of memory");
 		goto out;
 	}
+	if (hconfig_get_size(c->cfg, "files.max_size", &size, err, sizeof err) != 0 || size > 1024ULL * 1024 * 1024) {
+		die("files.max_size: %s", err[0] ? err : "at most 1G");
+		goto out;
+	}
+	api_set_max_upload(s.api, size);
+	ho.body_limit = api_body_limit;
+	if (svc_webhooks_start(s.svc, s.loop) != 0) {
+		die("%s", "out of memory");
+		goto out;
+	}
 	s.http = http_server_new(s.loop, &ho, api_handle, api_complete, s.api);
 	if (!s.http) {
 		die("%s", "out of memory");
@@ -720,6 +732,8 @@ static int cmd_serve(int argc, char **argv, cli *c)
 	}
 	hlog_msg(HLOG_INFO, "stopped", "all requests finished");
 out:
+	if (s.svc)
+		svc_webhooks_stop(s.svc);
 	/* The writer finishes and commits everything queued before the store
 	 * closes, so every acknowledged write is on disk. The HTTP server then
 	 * closes its own handles; the walk closes the rest (signals, timers). */

@@ -945,6 +945,8 @@ static void on_server_connection(uv_stream_t *ls, int status)
 		return;
 	}
 	http_parse_init(&c->parse, &c->req, s->opt.max_header, s->opt.max_body);
+	c->parse.body_limit = s->opt.body_limit;
+	c->parse.body_limit_ud = s->udata;
 	c->req.conn_ = c;
 	if (uv_tcp_init(s->loop, &c->tcp) != 0) {
 		free(c);

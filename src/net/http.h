@@ -77,6 +77,9 @@ typedef struct http_server_options {
 	uint64_t idle_timeout_ms;   /* keep-alive idle, default 60 s → silent close */
 	int max_connections;        /* default 19000; beyond it new connections are closed */
 	int backlog;                /* default 511 */
+	/* Optional per-path body limit (uploads): called with the path and
+	 * max_body when a request's headers are complete. */
+	size_t (*body_limit)(const char *path, size_t def, void *ud);
 } http_server_options;
 
 /* Zero fields of the options given to http_server_new take these defaults. */

@@ -321,6 +321,8 @@ static int parse_on_headers_complete(http_parser *hp)
 	p->upgrade = hp->upgrade != 0;
 	p->state = HTTP_PARSE_BODY;
 
+	if (p->body_limit)
+		p->max_body = p->body_limit(r->path, p->max_body_default, p->body_limit_ud);
 	/* Refuse a declared body before it arrives, so a client waiting for
 	 * 100-continue, or one that sends anyway, learns early. */
 	if (!(hp->flags & F_CHUNKED) && hp->content_length != UINT64_MAX) {
@@ -415,6 +417,7 @@ void http_parse_init(http_parse *p, http_request *req, size_t max_header, size_t
 	p->req = req;
 	p->max_header = max_header ? max_header : PARSE_DEFAULT_MAX_HEADER;
 	p->max_body = max_body ? max_body : PARSE_DEFAULT_MAX_BODY;
+	p->max_body_default = p->max_body;
 	http_parser_init(&p->parser, HTTP_REQUEST);
 	p->parser.data = p;
 	parse_reset_request(req);

@@ -43,6 +43,11 @@ typedef struct http_parse {
 	http_request *req;
 	size_t max_header;
 	size_t max_body;
+	/* Optional: a larger (or smaller) body limit for some paths, asked
+	 * when the headers are complete (e.g. file uploads). */
+	size_t (*body_limit)(const char *path, size_t def, void *ud);
+	void *body_limit_ud;
+	size_t max_body_default;
 	http_parse_state state;
 	int error;
 	size_t header_bytes;

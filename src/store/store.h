@@ -380,4 +380,66 @@ int store_event_bounds(store_conn *c, int64_t *max_id, int64_t *floor);
 /* Deletes events older than before_ms while keeping at least keep_last; raises the floor. */
 int store_event_prune(store_conn *c, int64_t before_ms, int64_t keep_last, int64_t *deleted);
 
+/* ---- topics (live business events) ---------------------------------------------- */
+
+#define STORE_TOPIC_MAX         65
+#define STORE_TOPIC_MEMBERS_MAX 8192
+
+typedef struct store_topic {
+	char name[STORE_TOPIC_MAX];
+	char rule[16];                         /* "tenant", "roles", "users" */
+	char members[STORE_TOPIC_MEMBERS_MAX]; /* comma-separated roles or user ids */
+	int keep;                              /* events kept for resume */
+	int64_t last_seq;
+	int64_t created_at;
+} store_topic;
+
+int store_topic_put(store_conn *c, int64_t tenant_id, const store_topic *t);
+int store_topic_get(store_conn *c, int64_t tenant_id, const char *name, store_topic *out);
+/* Appends an event (next seq) and drops those beyond the topic's keep. */
+int store_topic_publish(store_conn *c, int64_t tenant_id, const char *name, const char *payload, int64_t now,
+                        int64_t *seq);
+int store_topic_events(store_conn *c, int64_t tenant_id, const char *name, int64_t after, int limit,
+                       int (*fn)(void *ud, int64_t seq, const char *payload, int64_t created_at), void *ud);
+
+/* ---- files (attachments) ------------------------------------------------------------ */
+
+typedef struct store_file {
+	char id[32];
+	int64_t tenant_id;
+	int64_t uploader_id; /* 0 = the host system */
+	char name[256];
+	char mime[64];
+	int64_t size;
+	int width, height; /* 0 when not an image */
+	int64_t created_at;
+} store_file;
+
+int store_file_insert(store_conn *c, const store_file *f);
+int store_file_get(store_conn *c, int64_t tenant_id, const char *id, store_file *out);
+/* Records that a chat's message references the file (who may download it). */
+int store_file_ref(store_conn *c, int64_t tenant_id, const char *file_id, int64_t chat_id);
+/* Whether the user uploaded the file or is a member of a chat referencing it. */
+int store_file_visible(store_conn *c, int64_t tenant_id, const char *file_id, int64_t user_id, bool *visible);
+
+/* ---- webhooks ------------------------------------------------------------------------ */
+
+typedef struct store_webhook {
+	int64_t tenant_id;
+	char url[STORE_URL_MAX];
+	char secret[64];
+	int64_t cursor; /* last event pos delivered */
+	int64_t created_at;
+} store_webhook;
+
+int store_webhook_put(store_conn *c, const store_webhook *w);
+int store_webhook_get(store_conn *c, int64_t tenant_id, store_webhook *out);
+int store_webhook_delete(store_conn *c, int64_t tenant_id);
+/* Moves the cursor forward only. */
+int store_webhook_advance(store_conn *c, int64_t tenant_id, int64_t cursor);
+int store_webhook_list(store_conn *c, int (*fn)(void *ud, const store_webhook *w), void *ud);
+/* Every event of a tenant after pos, in order (the webhook feed). */
+int store_event_tenant(store_conn *c, int64_t tenant_id, int64_t after, int limit,
+                       int (*fn)(void *ud, const store_event *e), void *ud);
+
 #endif

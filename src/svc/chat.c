@@ -26,13 +26,18 @@
 #include "svc/chat.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/codec.h"
 #include "core/jwt.h"
 #include "core/log.h"
+#include "core/sniff.h"
 #include "core/time.h"
 #include "core/validate.h"
 #include "svc/svc_internal.h"
@@ -1485,6 +1490,43 @@ static json_t *find_mentions(store_conn *c, svc_call *k, int64_t chat_id, const 
 	return a;
 }
 
+static json_t *file_json(const store_file *f)
+{
+	char url[64];
+	snprintf(url, sizeof url, "/api/v2/files/%s", f->id);
+	return json_pack("{s:s,s:s,s:s,s:I,s:o,s:o,s:s}", "id", f->id, "name", f->name, "mime", f->mime, "size",
+	                 (json_int_t)f->size, "width", f->width ? json_integer(f->width) : json_null(), "height",
+	                 f->height ? json_integer(f->height) : json_null(), "url", url);
+}
+
+/* Attachments: ids of files the sender uploaded (the server may attach any
+ * of the tenant's). Each becomes downloadable by the chat's members. */
+static int attachments(store_conn *c, svc_call *k, int64_t chat_id, int64_t sender, json_t *ids, json_t **out)
+{
+	if (!json_is_array(ids) || json_array_size(ids) > 10)
+		return fail(k, HERR_FIELD_INVALID, "attachments");
+	json_t *list = json_array();
+	size_t i;
+	json_t *v;
+	json_array_foreach(ids, i, v)
+	{
+		const char *id = json_string_value(v);
+		store_file f;
+		int rc = id && strlen(id) < sizeof f.id ? store_file_get(c, k->tenant_id, id, &f) : HERR_NOT_FOUND;
+		if (rc == 0 && !k->is_server && f.uploader_id != sender)
+			rc = HERR_NOT_FOUND;
+		if (rc == 0)
+			rc = store_file_ref(c, k->tenant_id, id, chat_id);
+		if (rc) {
+			json_decref(list);
+			return rc == HERR_NOT_FOUND ? fail(k, HERR_NOT_FOUND, "attachment") : rc;
+		}
+		json_array_append_new(list, file_json(&f));
+	}
+	*out = list;
+	return 0;
+}
+
 static int op_msg_post(store_conn *c, svc_call *k)
 {
 	store_chat ch;
@@ -1542,16 +1584,16 @@ static int op_msg_post(store_conn *c, svc_call *k)
 		return fail(k, HERR_FIELD_INVALID, "reply_to");
 	json_t *extra = json_object();
 	json_t *mentions = find_mentions(c, k, ch.id, text);
+	json_object_set_new(extra, "mentions", mentions);
 	json_t *att = k->body ? json_object_get(k->body, "attachments") : NULL;
 	if (att && !json_is_null(att)) {
-		if (!json_is_array(att) || json_array_size(att) > 10) {
+		json_t *list = NULL;
+		if ((rc = attachments(c, k, ch.id, sender, att, &list)) != 0) {
 			json_decref(extra);
-			json_decref(mentions);
-			return fail(k, HERR_FIELD_INVALID, "attachments");
+			return rc;
 		}
-		json_object_set(extra, "attachments", att);
+		json_object_set_new(extra, "attachments", list);
 	}
-	json_object_set_new(extra, "mentions", mentions);
 	char *extra_s = json_dumps(extra, JSON_COMPACT);
 	json_decref(extra);
 	store_msg m = {.chat_id = ch.id,
@@ -1828,6 +1870,395 @@ static int op_search(store_conn *c, svc_call *k)
 	return rc;
 }
 
+/* ---- topics ------------------------------------------------------------------------------- */
+
+static bool valid_topic(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!(isalnum((unsigned char)s[i]) || strchr("_-.:", s[i])))
+			return false;
+	return true;
+}
+
+static json_t *topic_json(const store_topic *t)
+{
+	json_t *members = json_array();
+	for (const char *p = t->members; *p;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		json_array_append_new(members, json_stringn(p, len));
+		p = comma ? comma + 1 : p + len;
+	}
+	json_t *o = json_pack("{s:s,s:s,s:i,s:I}", "name", t->name, "access", t->rule, "keep", t->keep, "last_seq",
+	                      (json_int_t)t->last_seq);
+	json_object_set_new(o, "roles", strcmp(t->rule, "roles") == 0 ? json_incref(members) : json_null());
+	json_object_set_new(o, "users", strcmp(t->rule, "users") == 0 ? json_incref(members) : json_null());
+	json_decref(members);
+	return o;
+}
+
+static int op_topic_put(store_conn *c, svc_call *k)
+{
+	int rc = need_server(k);
+	if (rc)
+		return rc;
+	if (!valid_topic(k->p_topic))
+		return fail(k, HERR_FIELD_INVALID, "topic name ([A-Za-z0-9_.:-], 1-64)");
+	const char *access;
+	int64_t keep;
+	if ((rc = body_str(k, "access", &access, "tenant", 16, false)) || (rc = body_int(k, "keep", &keep, 100)))
+		return rc;
+	if (keep < 0 || keep > 10000)
+		return fail(k, HERR_FIELD_INVALID, "keep (0-10000)");
+	store_topic t = {0};
+	scopy(t.name, sizeof t.name, k->p_topic);
+	scopy(t.rule, sizeof t.rule, access);
+	t.keep = (int)keep;
+	t.created_at = htime_now_ms();
+	const char *list_name = NULL;
+	if (strcmp(access, "roles") == 0)
+		list_name = "roles";
+	else if (strcmp(access, "users") == 0)
+		list_name = "users";
+	else if (strcmp(access, "tenant") != 0)
+		return fail(k, HERR_FIELD_INVALID, "access (tenant, roles or users)");
+	if (list_name) {
+		json_t *list = json_object_get(k->body, list_name);
+		if (!json_is_array(list) || json_array_size(list) == 0 || json_array_size(list) > 500)
+			return fail(k, HERR_FIELD_INVALID, list_name);
+		size_t i, n = 0;
+		json_t *v;
+		json_array_foreach(list, i, v)
+		{
+			const char *x = json_string_value(v);
+			if (!x || !*x || strchr(x, ',') || (list_name[0] == 'r' && !valid_role_name(x)) ||
+			    n + strlen(x) + 2 > sizeof t.members)
+				return fail(k, HERR_FIELD_INVALID, list_name);
+			n += (size_t)snprintf(t.members + n, sizeof t.members - n, "%s%s", i ? "," : "", x);
+		}
+	}
+	store_topic old;
+	bool existed = false;
+	rc = store_topic_get(c, k->tenant_id, t.name, &old);
+	if (rc == 0) {
+		t.created_at = old.created_at;
+		existed = true;
+	} else if (rc != HERR_NOT_FOUND) {
+		return rc;
+	}
+	if ((rc = store_topic_put(c, k->tenant_id, &t)) != 0 || (rc = store_topic_get(c, k->tenant_id, t.name, &t)))
+		return rc;
+	k->status = existed ? 200 : 201;
+	k->result = topic_json(&t);
+	return 0;
+}
+
+/* May the caller read this topic? */
+static int topic_access(store_conn *c, svc_call *k, store_topic *t)
+{
+	int rc = store_topic_get(c, k->tenant_id, k->p_topic, t);
+	if (rc == HERR_NOT_FOUND)
+		return fail(k, HERR_NOT_FOUND, "topic");
+	if (rc || k->is_server || strcmp(t->rule, "tenant") == 0)
+		return rc;
+	if (strcmp(t->rule, "users") == 0)
+		return has_role(t->members, k->user_public) ? 0 : fail(k, HERR_FORBIDDEN, "topic");
+	store_user_ext x;
+	if ((rc = caller_roles(c, k, &x)) != 0)
+		return rc;
+	for (const char *p = x.roles; *p;) {
+		const char *comma = strchr(p, ',');
+		char role[40];
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		snprintf(role, sizeof role, "%.*s", (int)(len < 39 ? len : 39), p);
+		if (has_role(t->members, role))
+			return 0;
+		p = comma ? comma + 1 : p + len;
+	}
+	return fail(k, HERR_FORBIDDEN, "topic");
+}
+
+/* Queues a topic frame {"v":1,"type":"topic_event","topic","seq","data"}:
+ * not part of the event log (no pos); each topic counts its own seq. */
+static int topic_frame(svc_call *k, const char *topic, int64_t seq, const char *data_json)
+{
+	json_t *data = json_loads(data_json, JSON_DECODE_ANY, NULL);
+	json_t *o = json_pack("{s:i,s:s,s:s,s:I,s:o}", "v", 1, "type", "topic_event", "topic", topic, "seq",
+	                      (json_int_t)seq, "data", data ? data : json_null());
+	char *frame = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (!frame)
+		return HERR_NOMEM;
+	int rc = push_event(k, 0, 0, 0, 0, 0, "topic_event", "{}");
+	if (rc) {
+		free(frame);
+		return rc;
+	}
+	svc_event *e = &k->events[k->event_count - 1];
+	free(e->frame);
+	e->frame = frame;
+	e->frame_len = strlen(frame);
+	e->tenant_id = k->tenant_id;
+	scopy(e->topic, sizeof e->topic, topic);
+	e->topic_seq = seq;
+	return 0;
+}
+
+static int op_topic_publish(store_conn *c, svc_call *k)
+{
+	int rc = need_server(k);
+	if (rc)
+		return rc;
+	json_t *data = k->body ? json_object_get(k->body, "data") : NULL;
+	if (!data)
+		return fail(k, HERR_FIELD_MISSING, "data");
+	char *payload = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (!payload)
+		return HERR_NOMEM;
+	if (strlen(payload) > 65536) {
+		free(payload);
+		return fail(k, HERR_BODY_TOO_LARGE, "data");
+	}
+	int64_t seq = 0;
+	rc = store_topic_publish(c, k->tenant_id, k->p_topic, payload, htime_now_ms(), &seq);
+	if (rc == HERR_NOT_FOUND)
+		rc = fail(k, HERR_NOT_FOUND, "topic (define it first: PUT /api/v2/topics/{name})");
+	if (rc == 0)
+		rc = topic_frame(k, k->p_topic, seq, payload);
+	free(payload);
+	if (rc == 0) {
+		k->status = 201;
+		k->result = json_pack("{s:s,s:I}", "topic", k->p_topic, "seq", (json_int_t)seq);
+	}
+	return rc;
+}
+
+typedef struct topic_page {
+	svc_call *k;
+	json_t *items;
+	bool frames;
+} topic_page;
+
+static int collect_topic_event(void *ud, int64_t seq, const char *payload, int64_t created_at)
+{
+	topic_page *p = ud;
+	if (p->frames)
+		return topic_frame(p->k, p->k->p_topic, seq, payload);
+	json_t *data = json_loads(payload, JSON_DECODE_ANY, NULL);
+	json_array_append_new(p->items, json_pack("{s:I,s:o,s:o}", "seq", (json_int_t)seq, "data",
+	                                          data ? data : json_null(), "created_at", iso(created_at)));
+	return 0;
+}
+
+static int op_topic_events(store_conn *c, svc_call *k)
+{
+	store_topic t;
+	int rc = topic_access(c, k, &t);
+	if (rc)
+		return rc;
+	bool realtime = k->op_ == V2_TOPIC_SUBSCRIBE;
+	topic_page p = {.k = k, .items = json_array(), .frames = realtime};
+	int64_t after = realtime ? k->pos : k->q_after;
+	if ((rc = store_topic_events(c, k->tenant_id, t.name, after, realtime ? 10000 : limit_of(k),
+	                             collect_topic_event, &p)) != 0) {
+		json_decref(p.items);
+		return rc;
+	}
+	k->head_pos = t.last_seq;
+	if (realtime) {
+		json_decref(p.items);
+		k->result = json_pack("{s:s,s:I}", "topic", t.name, "seq", (json_int_t)t.last_seq);
+	} else {
+		k->result = json_pack("{s:s,s:I,s:o}", "topic", t.name, "last_seq", (json_int_t)t.last_seq, "items",
+		                      p.items);
+	}
+	return 0;
+}
+
+/* ---- files ---------------------------------------------------------------------------------- */
+
+static void file_path(const svc *s, const char *id, char *out, size_t size, bool make_dirs)
+{
+	char dir[2200];
+	snprintf(dir, sizeof dir, "%s/files", s->data_dir);
+	if (make_dirs)
+		mkdir(dir, 0750);
+	snprintf(dir + strlen(dir), sizeof dir - strlen(dir), "/%.2s", id);
+	if (make_dirs)
+		mkdir(dir, 0750);
+	snprintf(out, size, "%s/%s", dir, id);
+}
+
+/* Runs on a pool thread (a read job): checks the caller, writes and fsyncs
+ * the bytes, then chains V2_FILE_COMMIT on the writer to record them. */
+static int op_file_upload(store_conn *c, svc_call *k)
+{
+	(void)c;
+	const char *name = k->q_text[0] ? k->q_text : "file";
+	size_t cps = 0;
+	if (hval_utf8(name, strlen(name), &cps) != 0 || cps > 200 || strpbrk(name, "/\\\"\r\n"))
+		return fail(k, HERR_FIELD_INVALID, "name");
+	if (k->upload_len == 0)
+		return fail(k, HERR_FIELD_MISSING, "file content");
+	char token[HCRYPTO_TOKEN_CHARS + 1];
+	hcrypto_token_new(token);
+	token[22] = '\0'; /* 132 random bits are plenty for a name */
+	scopy(k->p_file, sizeof k->p_file, token);
+	char path[2400], tmp[2450];
+	file_path(k->svc_, token, path, sizeof path, true);
+	snprintf(tmp, sizeof tmp, "%s.part", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return HERR_IO;
+	size_t off = 0;
+	while (off < k->upload_len) {
+		ssize_t n = write(fd, k->upload + off, k->upload_len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	int ok = off == k->upload_len && fsync(fd) == 0;
+	close(fd);
+	if (!ok || rename(tmp, path) != 0) {
+		unlink(tmp);
+		return HERR_IO;
+	}
+	scopy(k->staged_, sizeof k->staged_, name);
+	k->chain_ = V2_FILE_COMMIT;
+	return 0;
+}
+
+static int op_file_commit(store_conn *c, svc_call *k)
+{
+	hsniff_result r;
+	hsniff(k->upload, k->upload_len, &r);
+	store_file f = {0};
+	scopy(f.id, sizeof f.id, k->p_file);
+	f.tenant_id = k->tenant_id;
+	f.uploader_id = k->is_server ? 0 : k->user_id;
+	scopy(f.name, sizeof f.name, k->staged_);
+	scopy(f.mime, sizeof f.mime, r.mime);
+	f.size = (int64_t)k->upload_len;
+	f.width = r.width;
+	f.height = r.height;
+	f.created_at = htime_now_ms();
+	int rc = store_file_insert(c, &f);
+	if (rc == 0) {
+		k->status = 201;
+		k->result = file_json(&f);
+	}
+	return rc;
+}
+
+static int op_file_get(store_conn *c, svc_call *k)
+{
+	store_file f;
+	int rc = store_file_get(c, k->tenant_id, k->p_file, &f);
+	if (rc == HERR_NOT_FOUND)
+		return fail(k, HERR_NOT_FOUND, "file");
+	if (rc)
+		return rc;
+	if (!k->is_server) {
+		bool visible = false;
+		if ((rc = store_file_visible(c, k->tenant_id, f.id, k->user_id, &visible)) != 0)
+			return rc;
+		if (!visible && !is_tenant_admin(c, k))
+			return fail(k, HERR_NOT_FOUND, "file");
+	}
+	char path[2400];
+	file_path(k->svc_, f.id, path, sizeof path, false);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail(k, HERR_NOT_FOUND, "file");
+	k->file_data = malloc(f.size ? (size_t)f.size : 1);
+	size_t off = 0;
+	while (k->file_data && off < (size_t)f.size) {
+		ssize_t n = read(fd, k->file_data + off, (size_t)f.size - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	close(fd);
+	if (!k->file_data || off != (size_t)f.size)
+		return HERR_IO;
+	k->file_len = off;
+	scopy(k->file_mime, sizeof k->file_mime, f.mime);
+	scopy(k->file_name, sizeof k->file_name, f.name);
+	k->result = file_json(&f);
+	return 0;
+}
+
+/* ---- webhooks (configuration; delivery is svc/webhook.c) ---------------------------------- */
+
+static json_t *webhook_json(const store_webhook *w, bool with_secret)
+{
+	json_t *o = json_pack("{s:s,s:I,s:o}", "url", w->url, "cursor", (json_int_t)w->cursor, "created_at",
+	                      iso(w->created_at));
+	if (with_secret)
+		json_object_set_new(o, "secret", json_string(w->secret));
+	return o;
+}
+
+static int op_webhook_put(store_conn *c, svc_call *k)
+{
+	int rc = need_server(k);
+	const char *url;
+	if (rc || (rc = body_str(k, "url", &url, NULL, STORE_URL_MAX - 1, true)))
+		return rc;
+	if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)
+		return fail(k, HERR_FIELD_INVALID, "url (http:// or https://)");
+	for (const char *p = url; *p; p++)
+		if ((unsigned char)*p <= 0x20)
+			return fail(k, HERR_FIELD_INVALID, "url");
+	store_webhook w = {.tenant_id = k->tenant_id, .created_at = htime_now_ms()};
+	scopy(w.url, sizeof w.url, url);
+	char secret[HCRYPTO_TOKEN_CHARS + 1];
+	hcrypto_token_new(secret);
+	snprintf(w.secret, sizeof w.secret, "whsec_%s", secret);
+	/* Deliveries start with events after now, not the whole history. */
+	int64_t floor;
+	if ((rc = store_event_bounds(c, &w.cursor, &floor)) != 0 || (rc = store_webhook_put(c, &w)) != 0)
+		return rc;
+	k->result = webhook_json(&w, true);
+	return 0;
+}
+
+static int op_webhook_get(store_conn *c, svc_call *k)
+{
+	int rc = need_server(k);
+	store_webhook w;
+	if (rc)
+		return rc;
+	if ((rc = store_webhook_get(c, k->tenant_id, &w)) == HERR_NOT_FOUND)
+		return fail(k, HERR_NOT_FOUND, "webhook");
+	if (rc == 0)
+		k->result = webhook_json(&w, false);
+	/* The test delivery (svc/webhook.c) signs with the stored secret; it
+	 * asks for it with a marker no HTTP query can carry. */
+	if (rc == 0 && k->q_user[0] == '\x01')
+		scopy(k->staged_, sizeof k->staged_, w.secret);
+	return rc;
+}
+
+static int op_webhook_delete(store_conn *c, svc_call *k)
+{
+	int rc = need_server(k);
+	if (rc)
+		return rc;
+	if ((rc = store_webhook_delete(c, k->tenant_id)) == HERR_NOT_FOUND)
+		return fail(k, HERR_NOT_FOUND, "webhook");
+	if (rc == 0)
+		k->result = json_pack("{s:b}", "deleted", 1);
+	return rc;
+}
+
 /* ---- for the compatibility API -------------------------------------------------------------- */
 
 int svc_chat_emit_message(store_conn *c, svc_call *k, const store_msg *m)
@@ -1985,6 +2416,16 @@ static const struct {
         [V2_READ] = {op_read, true, false},
         [V2_READS] = {op_reads, false, false},
         [V2_SEARCH] = {op_search, false, false},
+        [V2_TOPIC_PUT] = {op_topic_put, true, false},
+        [V2_TOPIC_PUBLISH] = {op_topic_publish, true, false},
+        [V2_TOPIC_EVENTS] = {op_topic_events, false, false},
+        [V2_TOPIC_SUBSCRIBE] = {op_topic_events, false, false},
+        [V2_FILE_UPLOAD] = {op_file_upload, false, false},
+        [V2_FILE_COMMIT] = {op_file_commit, true, false},
+        [V2_FILE_GET] = {op_file_get, false, false},
+        [V2_WEBHOOK_PUT] = {op_webhook_put, true, false},
+        [V2_WEBHOOK_GET] = {op_webhook_get, false, false},
+        [V2_WEBHOOK_DELETE] = {op_webhook_delete, true, false},
         [V2_DEV_USERS] = {op_dev_users, false, true},
         [V2_DEV_LOGIN] = {op_dev_login, true, true},
         [V2_REPLAY] = {op_replay, false, false},
@@ -2016,7 +2457,23 @@ static void v2_done(void *arg, int rc)
 	}
 	if (rc < 0 && k->err == 0)
 		k->err = rc;
-	if (k->err == 0 && k->op_ != V2_REPLAY && s->event_sink) {
+	if (k->err == 0 && k->chain_) {
+		/* The next step of a two-step operation, as a job of its own kind
+		 * (an upload writes its file on the pool, then records it on the
+		 * writer). */
+		k->op_ = (svc_v2_op)k->chain_;
+		k->chain_ = 0;
+		k->write_ = ops[k->op_].write;
+		svc_call_free_results(k);
+		v2_submit(k);
+		return;
+	}
+	if (k->err != 0 && k->op_ == V2_FILE_COMMIT && k->p_file[0]) {
+		char path[2400];
+		file_path(s, k->p_file, path, sizeof path, false);
+		unlink(path); /* recorded nowhere: do not keep the bytes */
+	}
+	if (k->err == 0 && k->op_ != V2_REPLAY && k->op_ != V2_TOPIC_SUBSCRIBE && s->event_sink) {
 		for (size_t i = 0; i < k->event_count; i++)
 			s->event_sink(s->event_sink_ud, &k->events[i]);
 	}
@@ -2060,6 +2517,9 @@ void svc_call_free_results(svc_call *k)
 	free(k->chat_ids);
 	k->chat_ids = NULL;
 	k->chat_count = 0;
+	free(k->file_data);
+	k->file_data = NULL;
+	k->file_len = 0;
 }
 
 typedef struct prune_job {

@@ -28,29 +28,39 @@ typedef enum svc_v2_op {
 	V2_CHAT_BY_REF_PUT, /* path ref_type, ref_id; body {title, description?, avatar_url?, members:[{user, role}]} */
 	V2_CHAT_BY_REF_GET,
 	/* both */
-	V2_ME,             /* the caller */
-	V2_CHAT_CREATE,    /* body {type, title?, description?, avatar_url?, members:[user|{user,role}], ref?} */
-	V2_CHAT_LIST,      /* query cursor, limit (server: query user) */
-	V2_CHAT_GET,       /* path chat */
-	V2_CHAT_PATCH,     /* path chat; body {title?, description?, avatar_url?} */
-	V2_CHAT_DELETE,    /* path chat */
-	V2_CHAT_RESTORE,   /* path chat */
-	V2_MEMBER_LIST,    /* path chat */
-	V2_MEMBER_ADD,     /* path chat; body {user, role?} */
-	V2_MEMBER_PATCH,   /* path chat, user; body {role} */
-	V2_MEMBER_REMOVE,  /* path chat, user */
-	V2_SETTINGS,       /* path chat; body {pinned?, muted?} */
-	V2_MSG_POST,       /* path chat; body {text, client_id?, reply_to?, attachments?, (server) sender?, title?} */
-	V2_MSG_PAGE,       /* path chat; query before|after, limit */
-	V2_MSG_PATCH,      /* path chat, seq; body {text} */
-	V2_MSG_DELETE,     /* path chat, seq */
-	V2_READ,           /* path chat; body {seq} */
-	V2_READS,          /* path chat, seq */
-	V2_SEARCH,         /* query q, limit */
-	V2_DEV_USERS,      /* development login: query inn → users (only when enabled) */
-	V2_DEV_LOGIN,      /* development login: body {inn, user} → session */
-	V2_REPLAY,         /* realtime resume: pos → events */
-	V2_SUBSCRIBE_INIT, /* realtime: the caller's chat ids and the stream head */
+	V2_ME,              /* the caller */
+	V2_CHAT_CREATE,     /* body {type, title?, description?, avatar_url?, members:[user|{user,role}], ref?} */
+	V2_CHAT_LIST,       /* query cursor, limit (server: query user) */
+	V2_CHAT_GET,        /* path chat */
+	V2_CHAT_PATCH,      /* path chat; body {title?, description?, avatar_url?} */
+	V2_CHAT_DELETE,     /* path chat */
+	V2_CHAT_RESTORE,    /* path chat */
+	V2_MEMBER_LIST,     /* path chat */
+	V2_MEMBER_ADD,      /* path chat; body {user, role?} */
+	V2_MEMBER_PATCH,    /* path chat, user; body {role} */
+	V2_MEMBER_REMOVE,   /* path chat, user */
+	V2_SETTINGS,        /* path chat; body {pinned?, muted?} */
+	V2_MSG_POST,        /* path chat; body {text, client_id?, reply_to?, attachments?, (server) sender?, title?} */
+	V2_MSG_PAGE,        /* path chat; query before|after, limit */
+	V2_MSG_PATCH,       /* path chat, seq; body {text} */
+	V2_MSG_DELETE,      /* path chat, seq */
+	V2_READ,            /* path chat; body {seq} */
+	V2_READS,           /* path chat, seq */
+	V2_SEARCH,          /* query q, limit */
+	V2_TOPIC_PUT,       /* (server) path topic; body {access, roles?, users?, keep?} */
+	V2_TOPIC_PUBLISH,   /* (server) path topic; body {data} */
+	V2_TOPIC_EVENTS,    /* path topic; query after, limit */
+	V2_TOPIC_SUBSCRIBE, /* realtime: path topic, pos = after → events since */
+	V2_FILE_UPLOAD,     /* upload bytes, query name → writes the file, then V2_FILE_COMMIT */
+	V2_FILE_COMMIT,     /* (chained) records the file */
+	V2_FILE_GET,        /* path file → bytes and type */
+	V2_WEBHOOK_PUT,     /* (server) body {url} → {url, secret} */
+	V2_WEBHOOK_GET,     /* (server) */
+	V2_WEBHOOK_DELETE,  /* (server) */
+	V2_DEV_USERS,       /* development login: query inn → users (only when enabled) */
+	V2_DEV_LOGIN,       /* development login: body {inn, user} → session */
+	V2_REPLAY,          /* realtime resume: pos → events */
+	V2_SUBSCRIBE_INIT,  /* realtime: the caller's chat ids and the stream head */
 	V2_OP_COUNT
 } svc_v2_op;
 
@@ -63,6 +73,8 @@ typedef struct svc_event {
 	int64_t user_id;      /* … or one user */
 	int64_t subject_user; /* member_added/removed: who joined or left */
 	int64_t ref_chat;     /* the chat the event is about (also for user-audience events) */
+	char topic[65];       /* topic events: the topic (pos is 0; seq is per topic) */
+	int64_t topic_seq;
 	char type[24];
 	char *frame;
 	size_t frame_len;
@@ -90,7 +102,11 @@ struct svc_call {
 	char q_text[512];
 	int64_t q_before, q_after;
 	int q_limit;
-	int64_t pos; /* V2_REPLAY */
+	int64_t pos; /* V2_REPLAY; V2_TOPIC_SUBSCRIBE: after */
+	char p_topic[65];
+	char p_file[32];
+	const uint8_t *upload; /* V2_FILE_UPLOAD: the bytes (borrowed) */
+	size_t upload_len;
 
 	/* out */
 	int err;
@@ -109,12 +125,18 @@ struct svc_call {
 	bool resync;       /* V2_REPLAY: pos is older than the retained window */
 	svc_event *events; /* V2_REPLAY: the replayed events (frames) */
 	size_t event_count;
+	char *file_data; /* V2_FILE_GET: the bytes (owned; freed with the results) */
+	size_t file_len;
+	char file_mime[64];
+	char file_name[256];
 
 	/* private */
 	svc *svc_;
 	svc_v2_op op_;
 	bool write_;
 	size_t event_cap_;
+	int chain_; /* an operation to run next (as its own job), or 0 */
+	char staged_[4096];
 };
 
 /* The realtime layer registers where committed events go. */
@@ -125,6 +147,13 @@ void svc_v2(svc *s, svc_call *k, svc_v2_op op);
 
 /* Frees results and events (not the caller's inputs). */
 void svc_call_free_results(svc_call *k);
+
+/* Webhook deliveries (svc/webhook.c): starts the dispatcher on the loop. */
+int svc_webhooks_start(svc *s, uv_loop_t *loop);
+void svc_webhooks_stop(svc *s);
+/* Sends a test event to the tenant's webhook now; done gets the receiver's
+ * HTTP status (0 if unreachable). */
+void svc_webhook_test(svc *s, svc_call *k);
 
 /* Deletes events older than retention_ms while keeping at least keep_last
  * (a write job; done gets the count deleted or a negative HERR). */

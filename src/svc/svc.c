@@ -88,6 +88,7 @@ int svc_new(store *st, const svc_settings *settings, const char *data_dir, sms_p
 		return HERR_NOMEM;
 	s->store = st;
 	s->settings = *settings;
+	snprintf(s->data_dir, sizeof s->data_dir, "%s", data_dir);
 	s->sms = sms;
 	int rc = load_secret(data_dir, s->secret, err, err_size);
 	if (rc != 0) {

@@ -22,6 +22,8 @@ struct svc {
 	void *event_sink_ud;
 	bool dev_login;
 	char jwt_audience[256];
+	char data_dir[2048];
+	struct webhooks *webhooks;
 };
 
 /* Principal kinds an operation accepts, as a bit mask. */

@@ -1,0 +1,312 @@
+/*
+ * extra.c — the SQLite backend of topics, files and webhooks (store.h).
+ * Same rules as chat.c: cached statements, tenant_id in every WHERE.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "store/sqlite/sqlite_internal.h"
+
+static int step_done(store_conn *c, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	int r = rc == SQLITE_DONE ? 0 : sq_err(c, rc);
+	sqlite3_reset(st);
+	return r;
+}
+
+static void col_copy(sqlite3_stmt *st, int col, char *out, size_t size)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+	hstrlcpy(out, t ? (const char *)t : "", size);
+}
+
+/* ---- topics ------------------------------------------------------------------------ */
+
+int store_topic_put(store_conn *c, int64_t tenant_id, const store_topic *t)
+{
+	static const char sql[] = "INSERT INTO topics(tenant_id, name, rule, members, keep, created_at) "
+	                          "VALUES (?,?,?,?,?,?) ON CONFLICT(tenant_id, name) DO UPDATE SET "
+	                          "rule = excluded.rule, members = excluded.members, keep = excluded.keep";
+	sqlite3_stmt *st = sq_cached(c, sql);
+	if (!st)
+		return HERR_STORAGE;
+	sqlite3_bind_int64(st, 1, tenant_id);
+	sqlite3_bind_text(st, 2, t->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, t->rule, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, t->members, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 5, t->keep);
+	sqlite3_bind_int64(st, 6, t->created_at);
+	return step_done(c, st);
+}
+
+int store_topic_get(store_conn *c, int64_t tenant_id, const char *name, store_topic *out)
+{
+	static const char sql[] = "SELECT name, rule, members, keep, last_seq, created_at FROM topics "
+	                          "WHERE tenant_id = ? AND name = ?";
+	sqlite3_stmt *st = sq_cached(c, sql);
+	if (!st)
+		return HERR_STORAGE;
+	sqlite3_bind_int64(st, 1, tenant_id);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		col_copy(st, 0, out->name, sizeof out->name);
+		col_copy(st, 1, out->rule, sizeof out->rule);
+		col_copy(st, 2, out->members, sizeof out->members);
+		out->keep = sqlite3_column_int(st, 3);
+		out->last_seq = sqlite3_column_int64(st, 4);
+		out->created_at = sqlite3_column_int64(st, 5);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? HERR_NOT_FOUND : sq_err(c, rc);
+}
+
+int store_topic_publish(store_conn *c, int64_t tenant_id, const char *name, const char *payload, int64_t now,
+                        int64_t *seq)
+{
+	static const char bump[] = "UPDATE topics SET last_seq = last_seq + 1 WHERE tenant_id = ? AND name = ? "
+	                           "RETURNING last_seq, keep";
+	static const char ins[] =
+	        "INSERT INTO topic_events(tenant_id, topic, seq, payload, created_at) VALUES (?,?,?,?,?)";
+	static const char trim[] = "DELETE FROM topic_events WHERE tenant_id = ? AND topic = ? AND seq <= ?";
+	sqlite3_stmt *st = sq_cached(c, bump);
+	if (!st)
+		return HERR_STORAGE;
+	sqlite3_bind_int64(st, 1, tenant_id);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return rc == SQLITE_DONE ? HERR_NOT_FOUND : sq_err(c, rc);
+	}
+	*seq = sqlite3_column_int64(st, 0);
+	int64_t keep = sqlite3_column_int64(st, 1);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		;
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return sq_err(c, rc);
+	if (!(st = sq_cached(c, ins)))
+		return HERR_STORAGE;
+	sqlite3_bind_int64(st, 1, tenant_id);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, *seq);
+	sqlite3_bind_text(st, 4, payload, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, now);
+	if ((rc = step_done(c, st)) != 0)
+		return rc;
+	if (!(st = sq_cached(c, trim)))
+		return HERR_STORAGE;
+	sqlite3_bind_int64(st, 1, tenant_id);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, *seq - keep);
+	return step_done(c, st);
+}
+
+int store_topic_events(store_conn *c, int64_t tenant_id, const char *name, int64_t after, int limit,
+                       int (*fn)(void *ud, int64_t seq, const char *payload, int64_t created_at), void *ud)
+{
+	static const char sql[] = "SELECT seq, payload, created_at FROM topic_events WHERE tenant_id = ? AND "
+	                          "topic = ? AND seq > ? ORDER BY seq LIMIT ?";
+	sqlite3_stmt *st = sq_cached(c, sql);
+	if (!st)
+		return HERR_STORAGE;
+	sqlite3_bind_int64(st, 1, tenant_id);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, after);
+	sqlite3_bind_int(st, 4, limit);
+	int rc, r = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if ((r = fn(ud, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
+		            sqlite3_column_int64(st, 2))) != 0)
+			break;
+	sqlite3_reset(st);
+	return r ? r : rc == SQLITE_DONE ? 0 : sq_err(c, rc);
+}
+
+/* ---- files ---------------------------------------------------------------------------- */
+
+int store_file_insert(store_conn *c, const store_file *f)
+{
+	static const char sql[] = "INSERT INTO files(id, tenant_id, uploader_id, name, mime, size, width, height, "
+	                          "created_at) VALUES (?,?,nullif(?, 0),?,?,?,nullif(?, 0),nullif(?, 0),?)";
+	sqlite3_stmt *st = sq_cached(c, sql);
+	if (!st)
+		return HERR_STORAGE;
+	sqlite3_bind_text(st, 1, f->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, f->tenant_id);
+	sqlite3_bind_int64(st, 3, f->uploader_id);
+	sqlite3_bind_text(st, 4, f->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, f->mime, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, f->size);
+	sqlite3_bind_int(st, 7, f->width);
+	sqlite3_bind_int(st, 8, f->height);
+	sqlite3_bind_int64(st, 9, f->created_at);
+	return step_done(c, st);
+}
+
+int store_file_get(store_conn *c, int64_t tenant_id, const char *id, store_file *out)
+{
+	static const char sql[] = "SELECT id, tenant_id, coalesce(uploader_id, 0), name, mime, size, "
+	                          "coalesce(width, 0), coalesce(height, 0), created_at FROM files "
+	                          "WHERE tenant_id = ? AND id = ?";
+	sqlite3_stmt *st = sq_cached(c, sql);
+	if (!st)
+		return HERR_STORAGE;
+	sqlite3_bind_int64(st, 1, tenant_id);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		col_copy(st, 0, out->id, sizeof out->id);
+		out->tenant_id = sqlite3_column_int64(st, 1);
+		out->uploader_id = sqlite3_column_int64(st, 2);
+		col_copy(st, 3, out->name, sizeof out->name);
+		col_copy(st, 4, out->mime, sizeof out->mime);
+		out->size = sqlite3_column_int64(st, 5);
+		out->width = sqlite3_column_int(st, 6);
+		out->height = sqlite3_column_int(st, 7);
+		out->created_at = sqlite3_column_int64(st, 8);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? HERR_NOT_FOUND : sq_err(c, rc);
+}
+
+int store_file_ref(store_conn *c, int64_t tenant_id, const char *file_id, int64_t chat_id)
+{
+	static const char sql[] = "INSERT OR IGNORE INTO file_refs(file_id, chat_id, tenant_id) VALUES (?,?,?)";
+	sqlite3_stmt *st = sq_cached(c, sql);
+	if (!st)
+		return HERR_STORAGE;
+	sqlite3_bind_text(st, 1, file_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, chat_id);
+	sqlite3_bind_int64(st, 3, tenant_id);
+	return step_done(c, st);
+}
+
+int store_file_visible(store_conn *c, int64_t tenant_id, const char *file_id, int64_t user_id, bool *visible)
+{
+	static const char sql[] =
+	        "SELECT EXISTS (SELECT 1 FROM files WHERE tenant_id = ?1 AND id = ?2 AND uploader_id = ?3) OR "
+	        "EXISTS (SELECT 1 FROM file_refs r JOIN chat_members m ON m.chat_id = r.chat_id "
+	        "JOIN chats ch ON ch.id = r.chat_id "
+	        "WHERE r.tenant_id = ?1 AND r.file_id = ?2 AND m.user_id = ?3 AND ch.deleted_at IS NULL)";
+	sqlite3_stmt *st = sq_cached(c, sql);
+	if (!st)
+		return HERR_STORAGE;
+	sqlite3_bind_int64(st, 1, tenant_id);
+	sqlite3_bind_text(st, 2, file_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, user_id);
+	int rc = sqlite3_step(st);
+	*visible = rc == SQLITE_ROW && sqlite3_column_int(st, 0) != 0;
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : sq_err(c, rc);
+}
+
+/* ---- webhooks ----------------------------------------------------------------------------- */
+
+int store_webhook_put(store_conn *c, const store_webhook *w)
+{
+	static const char sql[] = "INSERT INTO webhooks(tenant_id, url, secret, cursor, created_at) VALUES (?,?,?,?,?) "
+	                          "ON CONFLICT(tenant_id) DO UPDATE SET url = excluded.url, secret = excluded.secret, "
+	                          "cursor = excluded.cursor, created_at = excluded.created_at";
+	sqlite3_stmt *st = sq_cached(c, sql);
+	if (!st)
+		return HERR_STORAGE;
+	sqlite3_bind_int64(st, 1, w->tenant_id);
+	sqlite3_bind_text(st, 2, w->url, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, w->secret, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, w->cursor);
+	sqlite3_bind_int64(st, 5, w->created_at);
+	return step_done(c, st);
+}
+
+static void read_webhook(sqlite3_stmt *st, store_webhook *w)
+{
+	w->tenant_id = sqlite3_column_int64(st, 0);
+	col_copy(st, 1, w->url, sizeof w->url);
+	col_copy(st, 2, w->secret, sizeof w->secret);
+	w->cursor = sqlite3_column_int64(st, 3);
+	w->created_at = sqlite3_column_int64(st, 4);
+}
+
+int store_webhook_get(store_conn *c, int64_t tenant_id, store_webhook *out)
+{
+	static const char sql[] = "SELECT tenant_id, url, secret, cursor, created_at FROM webhooks WHERE tenant_id = ?";
+	sqlite3_stmt *st = sq_cached(c, sql);
+	if (!st)
+		return HERR_STORAGE;
+	sqlite3_bind_int64(st, 1, tenant_id);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		read_webhook(st, out);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? HERR_NOT_FOUND : sq_err(c, rc);
+}
+
+int store_webhook_delete(store_conn *c, int64_t tenant_id)
+{
+	static const char sql[] = "DELETE FROM webhooks WHERE tenant_id = ?";
+	sqlite3_stmt *st = sq_cached(c, sql);
+	if (!st)
+		return HERR_STORAGE;
+	sqlite3_bind_int64(st, 1, tenant_id);
+	int rc = step_done(c, st);
+	return rc == 0 && sqlite3_changes(c->db) == 0 ? HERR_NOT_FOUND : rc;
+}
+
+int store_webhook_advance(store_conn *c, int64_t tenant_id, int64_t cursor)
+{
+	static const char sql[] = "UPDATE webhooks SET cursor = max(cursor, ?) WHERE tenant_id = ?";
+	sqlite3_stmt *st = sq_cached(c, sql);
+	if (!st)
+		return HERR_STORAGE;
+	sqlite3_bind_int64(st, 1, cursor);
+	sqlite3_bind_int64(st, 2, tenant_id);
+	return step_done(c, st);
+}
+
+int store_webhook_list(store_conn *c, int (*fn)(void *ud, const store_webhook *w), void *ud)
+{
+	static const char sql[] = "SELECT tenant_id, url, secret, cursor, created_at FROM webhooks ORDER BY tenant_id";
+	sqlite3_stmt *st = sq_cached(c, sql);
+	if (!st)
+		return HERR_STORAGE;
+	int rc, r = 0;
+	store_webhook w;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		read_webhook(st, &w);
+		if ((r = fn(ud, &w)) != 0)
+			break;
+	}
+	sqlite3_reset(st);
+	return r ? r : rc == SQLITE_DONE ? 0 : sq_err(c, rc);
+}
+
+int store_event_tenant(store_conn *c, int64_t tenant_id, int64_t after, int limit,
+                       int (*fn)(void *ud, const store_event *e), void *ud)
+{
+	static const char sql[] = "SELECT id, coalesce(chat_id, 0), coalesce(user_id, 0), type, payload FROM events "
+	                          "WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT ?";
+	sqlite3_stmt *st = sq_cached(c, sql);
+	if (!st)
+		return HERR_STORAGE;
+	sqlite3_bind_int64(st, 1, tenant_id);
+	sqlite3_bind_int64(st, 2, after);
+	sqlite3_bind_int(st, 3, limit);
+	int rc, r = 0;
+	store_event e;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		e.id = sqlite3_column_int64(st, 0);
+		e.chat_id = sqlite3_column_int64(st, 1);
+		e.user_id = sqlite3_column_int64(st, 2);
+		e.type = (const char *)sqlite3_column_text(st, 3);
+		e.payload = (const char *)sqlite3_column_text(st, 4);
+		if ((r = fn(ud, &e)) != 0)
+			break;
+	}
+	sqlite3_reset(st);
+	return r ? r : rc == SQLITE_DONE ? 0 : sq_err(c, rc);
+}
