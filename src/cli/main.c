@@ -186,9 +186,12 @@ static const char *const usage_tenant =
         "       herald tenant list [--data DIR]\n"
         "       herald tenant rotate-token --inn INN [--data DIR]\n"
         "       herald tenant set-password --inn INN --password PW [--data DIR]\n"
+        "       herald tenant jwt-secret --inn INN [--data DIR]\n"
         "\n"
         "create and rotate-token print the tenant's API token as the last line of\n"
-        "standard output. It is shown only then: herald keeps only its hash.\n";
+        "standard output. It is shown only then: herald keeps only its hash.\n"
+        "jwt-secret sets a new secret for JWTs the host signs for its users (HS256,\n"
+        "key = the base64url-decoded secret, iss = the INN) and prints it last.\n";
 
 static const char *const usage_migrate = "usage: herald migrate [--data DIR] [--config FILE]\n"
                                          "\n"
@@ -314,6 +317,21 @@ static int cmd_tenant(int argc, char **argv, cli *c)
 		if (n == 0 && rc == 0)
 			printf("no tenants yet; create one with `herald tenant create`\n");
 		return rc == 0 ? 0 : die("%s", herr_name(rc));
+	}
+	if (strcmp(sub, "jwt-secret") == 0) {
+		if (!c->inn)
+			return die("%s", "tenant jwt-secret needs --inn");
+		if ((rc = open_store(c, &st)) != 0)
+			return rc;
+		rc = svc_tenant_rotate_jwt_secret(st, c->inn, token);
+		store_close(st);
+		if (rc == HERR_UNKNOWN_INN)
+			return die("no tenant has INN %s", c->inn);
+		if (rc != 0)
+			return die("%s", herr_name(rc));
+		printf("new JWT secret for %s (HS256; tokens signed with the old one stop working now):\n%s\n", c->inn,
+		       token);
+		return 0;
 	}
 	if (strcmp(sub, "rotate-token") == 0 || strcmp(sub, "set-password") == 0) {
 		bool rotate = sub[0] == 'r';

@@ -135,6 +135,8 @@ int svc_tenant_create(store *st, const svc_tenant_new *in, char token[HCRYPTO_TO
                       size_t err_size);
 int svc_tenant_rotate_token(store *st, const char *inn, char token[HCRYPTO_TOKEN_CHARS + 1]);
 int svc_tenant_set_password(store *st, const char *inn, const char *password);
+/* A new secret for host-signed JWTs (HS256 key: the base64url decoded). */
+int svc_tenant_rotate_jwt_secret(store *st, const char *inn, char out[HCRYPTO_TOKEN_CHARS + 1]);
 int svc_tenant_list(store *st, int (*fn)(void *ud, const store_tenant *t), void *ud);
 
 /* Creates the demo tenant and a few employees and messages unless it

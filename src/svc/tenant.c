@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/codec.h"
 #include "core/time.h"
 #include "core/validate.h"
 #include "svc/svc_internal.h"
@@ -95,6 +96,33 @@ int svc_tenant_rotate_token(store *st, const char *inn, char token[HCRYPTO_TOKEN
 	int rc = store_run(st, rotate_run, &j);
 	if (rc != 0)
 		memset(token, 0, HCRYPTO_TOKEN_CHARS + 1);
+	return rc;
+}
+
+typedef struct jwt_job {
+	const char *inn;
+	uint8_t secret[32];
+} jwt_job;
+
+static int jwt_run(store_conn *c, void *arg)
+{
+	jwt_job *j = arg;
+	store_tenant t;
+	int rc = store_tenant_by_inn(c, j->inn, &t);
+	if (rc != 0)
+		return rc == HERR_NOT_FOUND ? HERR_UNKNOWN_INN : rc;
+	return store_tenant_set_jwt_secret(c, t.id, j->secret);
+}
+
+int svc_tenant_rotate_jwt_secret(store *st, const char *inn, char out[HCRYPTO_TOKEN_CHARS + 1])
+{
+	jwt_job j = {.inn = inn};
+	hcrypto_token_new(out);
+	if (hcodec_b64url_decode(out, strlen(out), j.secret, sizeof j.secret) != 32)
+		return HERR_INTERNAL;
+	int rc = store_run(st, jwt_run, &j);
+	if (rc != 0)
+		memset(out, 0, HCRYPTO_TOKEN_CHARS + 1);
 	return rc;
 }
 
