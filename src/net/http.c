@@ -117,6 +117,7 @@ static void conn_linger(http_conn *c);
 
 void http_server_options_default(http_server_options *o)
 {
+	memset(o, 0, sizeof *o); /* fields added later default to zero/NULL */
 	o->max_body = HTTP_DEFAULT_MAX_BODY;
 	o->max_header = HTTP_DEFAULT_MAX_HEADER;
 	o->header_timeout_ms = HTTP_DEFAULT_HEADER_TIMEOUT;
