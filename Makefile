@@ -40,7 +40,7 @@ DBG_DIR   := build/debug
 DBG_FLAGS := -O0 -g $(WARN) $(DEFS) -Isrc $(PKG_CFLAGS)
 DBG_OBJ   := $(SRC_LIB:%.c=$(DBG_DIR)/%.o)
 
-.PHONY: all run test deps deps-test unit blackbox valgrind bench format format-check clean
+.PHONY: all run test deps deps-test unit blackbox openapi valgrind bench format format-check clean
 
 all: $(REL_DIR)/herald
 
@@ -93,7 +93,7 @@ run: deps
 # against the sanitizer build of the real binary.
 test: deps-test
 	@$(MAKE) --no-print-directory all $(SAN_DIR)/herald $(UNIT_SAN) $(UNIT_DBG) $(BENCH_BIN)
-	@$(MAKE) --no-print-directory format-check unit valgrind blackbox
+	@$(MAKE) --no-print-directory format-check unit valgrind blackbox openapi
 
 unit: $(UNIT_SAN)
 	@scripts/run-unit.sh $(UNIT_SAN)
@@ -104,6 +104,17 @@ valgrind: $(UNIT_DBG)
 blackbox: $(SAN_DIR)/herald $(BENCH_BIN)
 	@cd tests/blackbox && HERALD_BIN=../../$(SAN_DIR)/herald HERALD_BENCH_DIR=../../$(REL_DIR)/bench \
 		node --test --test-concurrency=1 --test-reporter=spec *.test.mjs
+
+# docs/openapi.yaml: valid OpenAPI 3.1, every route of src/api/ documented, every
+# example matching its schema. Installs its npm packages from the lock file when
+# node_modules is missing or older than the lock (as scripts/setup.sh does for
+# tests/blackbox).
+openapi:
+	@if [ ! -d tests/openapi/node_modules ] || [ tests/openapi/package-lock.json -nt tests/openapi/node_modules ]; then \
+		echo "openapi: npm ci in tests/openapi"; \
+		(cd tests/openapi && npm ci --no-audit --no-fund --loglevel=error) && touch tests/openapi/node_modules; \
+	fi
+	@cd tests/openapi && node validate.mjs
 
 bench: all $(BENCH_BIN)
 	@bench/run.sh

@@ -198,9 +198,8 @@ static int emit(store_conn *c, svc_call *k, int64_t chat_id, int64_t user_id, in
 {
 	if (!obj)
 		return HERR_NOMEM;
-	json_object_set_new(obj, "type", json_string(type));
-	/* "type" first reads better in logs; jansson keeps insertion order, so
-	 * rebuild with type leading. */
+	/* A new object with "type" first (jansson keeps insertion order):
+	 * obj itself may be the caller's result and must stay as it is. */
 	json_t *ordered = json_object();
 	json_object_set_new(ordered, "type", json_string(type));
 	const char *key;

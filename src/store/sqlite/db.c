@@ -152,6 +152,16 @@ int sq_err(store_conn *c, int rc)
 	}
 }
 
+/* Resets statements a job left stepping (a row kept for its strings), so
+ * no read snapshot outlives the job: a reader connection must see every
+ * commit made before its next job starts. */
+static void reset_busy(store_conn *c)
+{
+	for (sqlite3_stmt *st = sqlite3_next_stmt(c->db, NULL); st; st = sqlite3_next_stmt(c->db, st))
+		if (sqlite3_stmt_busy(st))
+			sqlite3_reset(st);
+}
+
 /* ---- migrations -------------------------------------------------------------- */
 
 static int schema_version(store_conn *c, int *out)
@@ -296,6 +306,7 @@ static void run_batch(store *s, wjob *batch, size_t n)
 			continue;
 		}
 		j->rc = j->run(c, j->arg);
+		reset_busy(c);
 		if (j->rc < 0)
 			sq_exec(c, SQ_ROLLBACK_TO);
 		sq_exec(c, SQ_RELEASE);
@@ -455,6 +466,7 @@ static void read_work(uv_work_t *req)
 		return;
 	}
 	j->rc = j->run(c, j->arg);
+	reset_busy(c);
 	exec_sql(c->db, "COMMIT", NULL, 0);
 }
 
@@ -499,6 +511,7 @@ int store_run(store *s, store_job_fn run, void *arg)
 	if (exec_sql(db, "BEGIN IMMEDIATE", NULL, 0) != 0)
 		return HERR_STORAGE;
 	int rc = run(s->writer_conn, arg);
+	reset_busy(s->writer_conn);
 	if (rc < 0) {
 		exec_sql(db, "ROLLBACK", NULL, 0);
 		return rc;
