@@ -33,7 +33,7 @@
 
 #define SYNC_BUFFER_MAX    20000 /* live events held while a replay runs */
 #define ERRORS_PER_MINUTE  20    /* bad frames tolerated before close 1008 */
-#define TYPING_INTERVAL_MS 800   /* at most one typing event per session per chat this often */
+#define TYPING_INTERVAL_MS 800   /* at most one typing event per connection this often */
 #define TOKEN_MAX          4096
 #define TOPICS_PER_SESSION 50
 
@@ -510,7 +510,11 @@ static void init_done(rt_call *c)
 	svc_call *k = &c->k;
 	if (k->err) {
 		send_error(s, NULL, k->err, k->err_detail[0] ? k->err_detail : NULL);
-		ws_close(s->ws, k->err == HERR_UNAUTHORIZED ? 4401 : 4403, herr_name(k->err));
+		int code = k->err == HERR_UNAUTHORIZED ? 4401
+		           : k->err == HERR_FORBIDDEN || k->err == HERR_NOT_FOUND || k->err == HERR_FIELD_MISSING
+		                   ? 4403
+		                   : 1011;
+		ws_close(s->ws, code, herr_name(k->err));
 		return;
 	}
 	s->tenant_id = k->tenant_id;
@@ -701,7 +705,8 @@ static void on_message(sess *s, json_t *msg)
 		return;
 	}
 	if (s->state == S_INIT) {
-		abuse(s, id, HERR_SHUTTING_DOWN, "not ready yet: wait for hello");
+		/* Not the client's fault (it may pipeline): answered, not counted. */
+		send_error(s, id, HERR_CONFLICT, "not ready yet: wait for hello");
 		return;
 	}
 	if (strcmp(type, "resume") == 0) {

@@ -155,16 +155,19 @@ static void run(api *a, http_request *req, const router_params *p, svc_v2_op op)
 	bool bad = false;
 	k->q_limit = (int)query_int(req, "limit", 0, &bad);
 	k->q_before = query_int(req, "before", 0, &bad);
-	k->q_after = query_int(req, "after", 0, &bad);
+	k->q_after = query_int(req, "after", -1, &bad); /* -1: absent (0 is "from the start") */
 	if (http_request_query(req, "cursor", k->q_cursor, sizeof k->q_cursor) < 0)
 		k->q_cursor[0] = '\0';
 	if (http_request_query(req, "user", k->q_user, sizeof k->q_user) < 0)
 		k->q_user[0] = '\0';
 	for (const char *q = k->q_user; *q; q++)
 		bad = bad || (unsigned char)*q < 0x20;
-	if (http_request_query(req, "q", k->q_text, sizeof k->q_text) < 0 &&
-	    http_request_query(req, "inn", k->q_text, sizeof k->q_text) < 0 &&
-	    http_request_query(req, "name", k->q_text, sizeof k->q_text) < 0)
+	/* One free-text slot, read from the parameter the operation defines. */
+	const char *text_param = op == V2_SEARCH        ? "q"
+	                         : op == V2_DEV_USERS   ? "inn"
+	                         : op == V2_FILE_UPLOAD ? "name"
+	                                                : NULL;
+	if (!text_param || http_request_query(req, text_param, k->q_text, sizeof k->q_text) < 0)
 		k->q_text[0] = '\0';
 	if (bad) {
 		json_decref(c->body);

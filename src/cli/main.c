@@ -75,6 +75,8 @@ static const struct {
         {"events.retention", "24h", "keep realtime events at least this long for resume"},
         {"events.keep", "10000", "and at least this many of the newest"},
         {"files.max_size", "10M", "largest attachment upload (POST /api/v2/files)"},
+        {"webhooks.allow_private", "false",
+         "let webhooks reach loopback and private addresses (tests, closed networks)"},
 };
 
 static hconfig *config_new(void)
@@ -676,7 +678,7 @@ static int cmd_serve(int argc, char **argv, cli *c)
 		goto out;
 	wo.idle_timeout_ms = (uint64_t)ms;
 	if (cfg_ms(c->cfg, "events.retention", &s.retention_ms) != 0 ||
-	    cfg_int(c->cfg, "events.keep", 0, INT64_MAX, &s.keep_events) != 0)
+	    cfg_int(c->cfg, "events.keep", 1, INT64_MAX, &s.keep_events) != 0)
 		goto out;
 	if (hconfig_get_bool(c->cfg, "auth.dev_login", &dev_login, err, sizeof err) != 0) {
 		die("%s", err);
@@ -693,6 +695,12 @@ static int cmd_serve(int argc, char **argv, cli *c)
 	}
 	api_set_max_upload(s.api, size);
 	ho.body_limit = api_body_limit;
+	bool allow_private = false;
+	if (hconfig_get_bool(c->cfg, "webhooks.allow_private", &allow_private, err, sizeof err) != 0) {
+		die("%s", err);
+		goto out;
+	}
+	svc_webhooks_allow_private(s.svc, allow_private);
 	if (svc_webhooks_start(s.svc, s.loop) != 0) {
 		die("%s", "out of memory");
 		goto out;

@@ -21,12 +21,15 @@
  */
 #include "push/http_client.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "core/buf.h"
 #include "core/err.h"
@@ -439,6 +442,43 @@ static bool hclient_header_ok(const char *h)
 			bad = true;                                                                                    \
 	} while (0)
 
+/* Whether an address is one a tenant-supplied URL must not reach. */
+static bool hclient_address_private(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		uint32_t a = ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr);
+		return (a >> 24) == 0 || (a >> 24) == 10 || (a >> 24) == 127 || (a >> 16) == 0xA9FE || /* 169.254/16 */
+		       (a >> 20) == 0xAC1 ||                                                           /* 172.16/12 */
+		       (a >> 16) == 0xC0A8 ||                                                          /* 192.168/16 */
+		       (a >> 22) == (0x64400000u >> 22) ||                                             /* 100.64/10 */
+		       (a >> 28) >= 0xE; /* multicast, reserved */
+	}
+	if (sa->sa_family == AF_INET6) {
+		const uint8_t *b = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+		static const uint8_t loop[16] = {[15] = 1}, any[16] = {0};
+		if (memcmp(b, loop, 16) == 0 || memcmp(b, any, 16) == 0 || (b[0] & 0xFE) == 0xFC || /* fc00::/7 */
+		    (b[0] == 0xFE && (b[1] & 0xC0) == 0x80) || b[0] == 0xFF) /* fe80::/10, ff00::/8 */
+			return true;
+		static const uint8_t mapped[12] = {[10] = 0xFF, [11] = 0xFF};
+		if (memcmp(b, mapped, 12) == 0) {
+			struct sockaddr_in v4 = {.sin_family = AF_INET};
+			memcpy(&v4.sin_addr, b + 12, 4);
+			return hclient_address_private((const struct sockaddr *)&v4);
+		}
+		return false;
+	}
+	return true;
+}
+
+static curl_socket_t hclient_open_public(void *ud, curlsocktype purpose, struct curl_sockaddr *address)
+{
+	(void)ud;
+	(void)purpose;
+	if (hclient_address_private(&address->addr))
+		return CURL_SOCKET_BAD; /* reported as "couldn't connect" */
+	return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+}
+
 /* Builds the easy handle of x from req; HERR_FIELD_INVALID or HERR_NOMEM. */
 static int hclient_prepare(hclient_xfer *x, const hclient_request *req)
 {
@@ -478,6 +518,10 @@ static int hclient_prepare(hclient_xfer *x, const hclient_request *req)
 	HCLIENT_SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
 	HCLIENT_SET(CURLOPT_NOSIGNAL, 1L);
+	if (req->public_only) {
+		HCLIENT_SET(CURLOPT_OPENSOCKETFUNCTION, hclient_open_public);
+		HCLIENT_SET(CURLOPT_FOLLOWLOCATION, 0L);
+	}
 	HCLIENT_SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 	HCLIENT_SET(CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : (long)HCLIENT_DEFAULT_TIMEOUT_MS);
 	HCLIENT_SET(CURLOPT_USERAGENT, "herald/" HERALD_VERSION);

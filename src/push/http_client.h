@@ -17,6 +17,7 @@
 #ifndef HERALD_PUSH_HTTP_CLIENT_H
 #define HERALD_PUSH_HTTP_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <uv.h>
 
@@ -39,6 +40,10 @@ typedef struct hclient_request {
 	long timeout_ms;     /* from the start of the run (waiting in the queue does not count) to the last
 	                      * byte, connect included; ≤ 0: HCLIENT_DEFAULT_TIMEOUT_MS */
 	size_t max_response; /* body bytes kept; 0: HCLIENT_DEFAULT_MAX_RESPONSE. More is cut (see truncated) */
+	/* Refuse to connect to loopback, private, link-local and other
+	 * non-public addresses (checked on the resolved address, so DNS
+	 * cannot smuggle them in): for URLs a tenant supplies (webhooks). */
+	bool public_only;
 } hclient_request;
 
 /* Valid only during the done callback: copy what you keep. */

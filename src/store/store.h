@@ -296,7 +296,7 @@ int store_member_update(store_conn *c, int64_t tenant_id, const store_member *m)
 int store_member_list(store_conn *c, int64_t tenant_id, int64_t chat_id,
                       int (*fn)(void *ud, const store_member *m, const store_user *u), void *ud);
 int store_member_count(store_conn *c, int64_t tenant_id, int64_t chat_id, int *out);
-/* Chat ids a user belongs to (live chats only). */
+/* Chat ids a user belongs to (deleted chats included). */
 int store_member_chats(store_conn *c, int64_t tenant_id, int64_t user_id, int (*fn)(void *ud, int64_t chat_id),
                        void *ud);
 

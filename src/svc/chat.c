@@ -392,6 +392,9 @@ static int resolve_jwt(store_conn *c, svc_call *k)
 	char why[96];
 	if (hjwt_verify(t, len, key, sizeof key, &ex, &cl, why, sizeof why) != 0)
 		return fail(k, HERR_UNAUTHORIZED, why);
+	/* sub is the user's id in the host: the same rules as PUT /users/{id}. */
+	if (strncmp(cl.sub, "staff-", 6) == 0 || strpbrk(cl.sub, "/ \t\r\n"))
+		return fail(k, HERR_UNAUTHORIZED, "bad sub");
 	k->tenant_id = t0.id;
 	scopy(k->tenant_inn, sizeof k->tenant_inn, t0.inn);
 	store_user u;
@@ -600,7 +603,7 @@ static int op_user_put(store_conn *c, svc_call *k)
 			return fail(k, HERR_CONFLICT, "phone");
 		if (rc)
 			return rc;
-		scopy(x.roles, sizeof x.roles, jr ? roles : "staff");
+		scopy(x.roles, sizeof x.roles, jr && !json_is_null(jr) ? roles : "staff");
 		scopy(x.avatar_url, sizeof x.avatar_url, avatar ? avatar : "");
 		x.active = active != 0;
 		k->status = 201;
@@ -617,7 +620,7 @@ static int op_user_put(store_conn *c, svc_call *k)
 			return fail(k, HERR_CONFLICT, "phone");
 		if (rc)
 			return rc;
-		if (jr)
+		if (jr && !json_is_null(jr))
 			scopy(x.roles, sizeof x.roles, roles);
 		if (avatar)
 			scopy(x.avatar_url, sizeof x.avatar_url, avatar);
@@ -850,9 +853,11 @@ static int op_dev_login(store_conn *c, svc_call *k)
 
 /* ---- chats ------------------------------------------------------------------------------ */
 
-static json_t *member_json(const store_member *m, const store_user *u)
+static json_t *member_json(const store_member *m, const store_user *u, bool with_phone)
 {
 	json_t *o = user_json(u, NULL);
+	if (!with_phone)
+		json_object_del(o, "phone"); /* members see names, not phone numbers */
 	json_object_set_new(o, "role", json_string(m->role));
 	json_object_set_new(o, "last_read_seq", json_integer(m->last_read_seq));
 	json_object_set_new(o, "joined_at", iso(m->joined_at));
@@ -879,7 +884,7 @@ static int put_member(store_conn *c, svc_call *k, const store_chat *ch, const st
 		m = old;
 		scopy(m.role, sizeof m.role, role);
 	}
-	json_t *ev = json_pack("{s:I,s:o}", "chat", (json_int_t)ch->id, "member", member_json(&m, u));
+	json_t *ev = json_pack("{s:I,s:o}", "chat", (json_int_t)ch->id, "member", member_json(&m, u, false));
 	if ((rc = emit(c, k, ch->id, 0, u->id, existed ? "member_updated" : "member_added", ev)) != 0)
 		return rc;
 	if (!existed && announce) {
@@ -1054,7 +1059,8 @@ static int op_chat_create(store_conn *c, svc_call *k)
 		if ((rc = store_chat_insert(c, &ch, key)) != 0)
 			return rc;
 		if ((rc = put_member(c, k, &ch, &a, "member", true)) ||
-		    (rc = put_member(c, k, &ch, &b, "member", true)))
+		    (rc = put_member(c, k, &ch, &b, "member", true)) ||
+		    (rc = store_chat_get(c, k->tenant_id, ch.id, &ch)))
 			return rc;
 		k->status = 201;
 		k->result = chat_json(&ch);
@@ -1098,6 +1104,8 @@ static int op_chat_create(store_conn *c, svc_call *k)
 		if ((rc = put_member(c, k, &ch, &u, role, true)) != 0)
 			return rc;
 	}
+	if ((rc = store_chat_get(c, k->tenant_id, ch.id, &ch)) != 0)
+		return rc;
 	k->status = 201;
 	k->result = chat_json(&ch);
 	return 0;
@@ -1344,7 +1352,7 @@ static int op_chat_delete(store_conn *c, svc_call *k, bool restore)
 static int collect_member(void *ud, const store_member *m, const store_user *u)
 {
 	page_ctx *p = ud;
-	json_array_append_new(p->items, member_json(m, u));
+	json_array_append_new(p->items, member_json(m, u, p->k->is_server));
 	return 0;
 }
 
@@ -1646,11 +1654,11 @@ static int op_msg_page(store_conn *c, svc_call *k)
 	int rc = load_chat(c, k, &ch, &me, &member);
 	if (rc)
 		return rc;
-	if (k->q_before < 0 || k->q_after < 0)
-		return fail(k, HERR_FIELD_INVALID, "before/after");
-	/* Default: the newest page. */
-	int64_t before = k->q_before, after = k->q_after;
-	if (!before && !after)
+	if (k->q_before < 0 || (k->q_before > 0 && k->q_after >= 0))
+		return fail(k, HERR_FIELD_INVALID, "before/after (one of them)");
+	/* Default: the newest page. after=0 reads from the first message. */
+	int64_t before = k->q_before, after = k->q_after < 0 ? 0 : k->q_after;
+	if (!before && k->q_after < 0)
 		before = ch.last_seq + 1;
 	page_ctx *p = calloc(1, sizeof *p);
 	if (!p)
@@ -1699,6 +1707,11 @@ static int op_msg_patch(store_conn *c, svc_call *k)
 	const char *text;
 	if ((rc = body_str(k, "text", &text, NULL, (size_t)k->svc_->settings.text_max, true)) != 0)
 		return rc;
+	bool blank = true;
+	for (const char *p = text; *p && blank; p++)
+		blank = isspace((unsigned char)*p);
+	if (blank)
+		return fail(k, HERR_TEXT_EMPTY, "text");
 	int64_t now = htime_now_ms();
 	if ((rc = store_msg_edit(c, k->tenant_id, ch.id, m.seq, text, now)) != 0 ||
 	    (rc = store_msg_get(c, k->tenant_id, ch.id, k->p_seq, &m)) != 0)
@@ -2060,7 +2073,7 @@ static int op_topic_events(store_conn *c, svc_call *k)
 		return rc;
 	bool realtime = k->op_ == V2_TOPIC_SUBSCRIBE;
 	topic_page p = {.k = k, .items = json_array(), .frames = realtime};
-	int64_t after = realtime ? k->pos : k->q_after;
+	int64_t after = realtime ? k->pos : k->q_after < 0 ? 0 : k->q_after;
 	if ((rc = store_topic_events(c, k->tenant_id, t.name, after, realtime ? 10000 : limit_of(k),
 	                             collect_topic_event, &p)) != 0) {
 		json_decref(p.items);
@@ -2265,6 +2278,15 @@ int svc_chat_emit_message(store_conn *c, svc_call *k, const store_msg *m)
 	name_cache nc = {0};
 	return emit(c, k, m->chat_id, 0, 0, "message",
 	            json_pack("{s:o}", "message", msg_json(c, k->tenant_id, m, &nc)));
+}
+
+int svc_chat_emit_created(store_conn *c, svc_call *k, int64_t chat_id, int64_t user_id)
+{
+	store_chat ch;
+	int rc = store_chat_get(c, k->tenant_id, chat_id, &ch);
+	if (rc)
+		return rc;
+	return emit(c, k, 0, user_id, 0, "chat_created", json_pack("{s:o}", "chat", chat_json(&ch)));
 }
 
 void svc_publish_events(svc *s, svc_call *k)

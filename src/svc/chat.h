@@ -150,6 +150,9 @@ void svc_call_free_results(svc_call *k);
 
 /* Webhook deliveries (svc/webhook.c): starts the dispatcher on the loop. */
 int svc_webhooks_start(svc *s, uv_loop_t *loop);
+/* Lets webhooks reach private and loopback addresses (tests, closed
+ * networks); off by default so a tenant cannot probe the internal network. */
+void svc_webhooks_allow_private(svc *s, bool allow);
 void svc_webhooks_stop(svc *s);
 /* Sends a test event to the tenant's webhook now; done gets the receiver's
  * HTTP status (0 if unreachable). */

@@ -254,6 +254,7 @@ static int create_message_run(store_conn *c, void *arg)
 	int64_t now = htime_now_ms();
 	store_message m = {0};
 	m.tenant_id = op->tenant.id;
+	bool fresh_inbox = store_inbox_find(c, op->tenant.id, op->user.id, &m.chat_id) == HERR_NOT_FOUND;
 	if ((rc = store_inbox_ensure(c, op->tenant.id, op->user.id, now, &m.chat_id)) != 0)
 		return rc;
 	m.kind = "notification";
@@ -277,7 +278,11 @@ static int create_message_run(store_conn *c, void *arg)
 	                .title = m.title,
 	                .body = m.body,
 	                .created_at = m.created_at};
-	rc = svc_chat_emit_message(c, k, &sm);
+	/* A first message creates the inbox: the employee's open connections
+	 * learn the chat (and subscribe to it) before its first message. */
+	rc = fresh_inbox ? svc_chat_emit_created(c, k, m.chat_id, op->user.id) : 0;
+	if (rc == 0)
+		rc = svc_chat_emit_message(c, k, &sm);
 	if (rc != 0) {
 		svc_call_free_results(k);
 		free(k);

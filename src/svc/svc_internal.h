@@ -24,6 +24,7 @@ struct svc {
 	char jwt_audience[256];
 	char data_dir[2048];
 	struct webhooks *webhooks;
+	bool webhooks_allow_private;
 };
 
 /* Principal kinds an operation accepts, as a bit mask. */
@@ -45,6 +46,8 @@ int svc_resolve(store_conn *c, svc_op *op, unsigned allowed);
 struct svc_call;
 struct store_msg;
 int svc_chat_emit_message(store_conn *c, struct svc_call *k, const struct store_msg *m);
+/* Appends "chat_created" to one user's stream (a chat they now belong to). */
+int svc_chat_emit_created(store_conn *c, struct svc_call *k, int64_t chat_id, int64_t user_id);
 /* Hands a call's committed events to the realtime layer. */
 void svc_publish_events(svc *s, struct svc_call *k);
 

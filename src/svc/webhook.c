@@ -251,7 +251,8 @@ static int post_event(struct webhooks *wh, wh_state *st, const char *type, int64
 	                       .body = body,
 	                       .body_len = blen,
 	                       .timeout_ms = TIMEOUT_MS,
-	                       .max_response = 4096};
+	                       .max_response = 4096,
+	                       .public_only = !wh->svc->webhooks_allow_private};
 	return hclient_send(wh->http, &req, done, ud);
 }
 
@@ -331,6 +332,11 @@ static void on_tick(uv_timer_t *t)
 	j->wh = wh;
 	wh->scanning = true;
 	store_read(wh->svc->store, scan_run, scan_done, j);
+}
+
+void svc_webhooks_allow_private(svc *s, bool allow)
+{
+	s->webhooks_allow_private = allow;
 }
 
 int svc_webhooks_start(svc *s, uv_loop_t *loop)

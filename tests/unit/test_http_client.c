@@ -487,6 +487,41 @@ static void test_status_and_headers(void **state)
 	assert_false(h->calls[1].has_retry_after);
 }
 
+/* public_only (tenant-supplied URLs such as webhooks) never reaches a
+ * loopback or private address, whatever the URL says. */
+static void test_public_only_refuses_private(void **state)
+{
+	harness *h = *state;
+	static const char *const urls[] = {"http://127.0.0.1:9/x",   "http://10.0.0.1:9/x",
+	                                   "http://192.168.1.1:9/x", "http://169.254.169.254/latest",
+	                                   "http://[::1]:9/x",       "http://[::ffff:127.0.0.1]:9/"};
+	char url[256];
+	hclient_request req;
+
+	new_client(h, 0);
+	for (int i = 0; i < 6; i++) {
+		memset(&req, 0, sizeof req);
+		req.url = urls[i];
+		req.public_only = true;
+		req.timeout_ms = 2000;
+		h->calls[i].h = h;
+		assert_int_equal(hclient_send(h->client, &req, on_done, &h->calls[i]), 0);
+	}
+	/* and the test server itself, which answers when allowed */
+	memset(&req, 0, sizeof req);
+	snprintf(url, sizeof url, "%s/busy", h->base);
+	req.url = url;
+	req.method = "GET";
+	req.public_only = true;
+	h->calls[6].h = h;
+	assert_int_equal(hclient_send(h->client, &req, on_done, &h->calls[6]), 0);
+	assert_true(run_until(h, &h->done_total, 7, 8000));
+	for (int i = 0; i < 7; i++) {
+		assert_int_equal(h->calls[i].status, 0);
+		assert_true(h->calls[i].has_error);
+	}
+}
+
 static void test_concurrency_limit(void **state)
 {
 	harness *h = *state;
@@ -759,6 +794,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_methods_and_large_body, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_status_and_headers, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_concurrency_limit, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_public_only_refuses_private, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_connection_refused, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_close_with_requests_in_flight, setup, teardown),

@@ -424,9 +424,8 @@ int store_member_count(store_conn *c, int64_t tenant_id, int64_t chat_id, int *o
 
 int store_member_chats(store_conn *c, int64_t tenant_id, int64_t user_id, int (*fn)(void *ud, int64_t chat_id),
                        void *ud)
-{
-	static const char sql[] = "SELECT m.chat_id FROM chat_members m JOIN chats c ON c.id = m.chat_id "
-	                          "WHERE m.tenant_id = ? AND m.user_id = ? AND c.deleted_at IS NULL";
+{ /* Deleted chats too: a live connection must hear chat_restored. */
+	static const char sql[] = "SELECT m.chat_id FROM chat_members m WHERE m.tenant_id = ? AND m.user_id = ?";
 	sqlite3_stmt *st = sq_cached(c, sql);
 	if (!st)
 		return HERR_STORAGE;
@@ -761,6 +760,10 @@ int store_event_prune(store_conn *c, int64_t before_ms, int64_t keep_last, int64
 	static const char floor_sql[] = "INSERT INTO meta(key, value) VALUES ('events_floor', ?) "
 	                                "ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)";
 	*deleted = 0;
+	/* The newest event always stays: ids continue from the highest row,
+	 * so an emptied table would restart positions below the floor. */
+	if (keep_last < 1)
+		keep_last = 1;
 	sqlite3_stmt *st = sq_cached(c, cut_sql);
 	if (!st)
 		return HERR_STORAGE;
