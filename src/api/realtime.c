@@ -378,6 +378,8 @@ static void on_event(void *ud, const svc_event *e)
 				return;
 			track_membership(s, e->type, e->user_id, e->ref_chat);
 			deliver(s, m, e->pos);
+			if (strcmp(e->type, "user_deactivated") == 0 && !s->gone)
+				ws_close(s->ws, 4401, "user deactivated");
 		}
 	}
 	if (e->chat_id) {

@@ -179,6 +179,7 @@ static int push_event(svc_call *k, int64_t pos, int64_t chat_id, int64_t user_id
 	memcpy(frame + hl, payload + 1, plen - 1);
 	frame[hl + plen - 1] = '\0';
 	svc_event *e = &k->events[k->event_count++];
+	memset(e, 0, sizeof *e); /* realloc'ed memory: every field starts empty */
 	e->pos = pos;
 	e->tenant_id = k->tenant_id;
 	e->chat_id = chat_id;
@@ -251,7 +252,7 @@ static json_t *user_json(const store_user *u, const store_user_ext *x)
 	json_object_set_new(o, "staff_id", json_string(u->staff_id));
 	if (x) {
 		json_object_set_new(o, "avatar_url", x->avatar_url[0] ? json_string(x->avatar_url) : json_null());
-		json_object_set_new(o, "roles", roles_json(x->roles));
+		json_object_set_new(o, "roles", roles_json(x->roles[0] ? x->roles : "staff"));
 		json_object_set_new(o, "active", json_boolean(x->active));
 	}
 	json_object_set_new(o, "created_at", iso(u->created_at));
@@ -484,12 +485,22 @@ static int resolve(store_conn *c, svc_call *k)
 	return 0;
 }
 
+/* Users created by the SMS login of /api/v1 have no roles stored: they are
+ * staff, like every user created without roles. */
+static void default_roles(store_user_ext *x)
+{
+	if (!x->roles[0])
+		scopy(x->roles, sizeof x->roles, "staff");
+}
+
 static int caller_roles(store_conn *c, svc_call *k, store_user_ext *x)
 {
 	memset(x, 0, sizeof *x);
 	if (k->is_server)
 		return 0;
-	return store_user_ext_get(c, k->tenant_id, k->user_id, x);
+	int rc = store_user_ext_get(c, k->tenant_id, k->user_id, x);
+	default_roles(x);
+	return rc;
 }
 
 static bool is_tenant_admin(store_conn *c, svc_call *k)
@@ -546,6 +557,14 @@ static int load_user_ext_json(store_conn *c, svc_call *k, const store_user *u, j
 	if (rc == 0)
 		*out = user_json(u, &x);
 	return rc;
+}
+
+/* Tells the user's open connections to end (the hub closes them, 4401). */
+static int emit_deactivated(store_conn *c, svc_call *k, const store_user *u)
+{
+	char pub[STORE_EXTERNAL_ID_MAX + 8];
+	store_user_public_id(u, pub);
+	return emit(c, k, 0, u->id, 0, "user_deactivated", json_pack("{s:s}", "user", pub));
 }
 
 static int op_user_put(store_conn *c, svc_call *k)
@@ -631,7 +650,8 @@ static int op_user_put(store_conn *c, svc_call *k)
 	}
 	if ((rc = store_user_ext_set(c, k->tenant_id, u.id, &x)) != 0)
 		return rc;
-	if (!x.active && (rc = store_session_delete_user(c, k->tenant_id, u.id)) != 0)
+	if (!x.active &&
+	    ((rc = store_session_delete_user(c, k->tenant_id, u.id)) != 0 || (rc = emit_deactivated(c, k, &u)) != 0))
 		return rc;
 	k->result = user_json(&u, &x);
 	return 0;
@@ -704,7 +724,7 @@ static int op_user_deactivate(store_conn *c, svc_call *k)
 		return rc;
 	x.active = false;
 	if ((rc = store_user_ext_set(c, k->tenant_id, u.id, &x)) != 0 ||
-	    (rc = store_session_delete_user(c, k->tenant_id, u.id)) != 0)
+	    (rc = store_session_delete_user(c, k->tenant_id, u.id)) != 0 || (rc = emit_deactivated(c, k, &u)) != 0)
 		return rc;
 	k->result = user_json(&u, &x);
 	return 0;
