@@ -40,7 +40,7 @@ DBG_DIR   := build/debug
 DBG_FLAGS := -O0 -g $(WARN) $(DEFS) -Isrc $(PKG_CFLAGS)
 DBG_OBJ   := $(SRC_LIB:%.c=$(DBG_DIR)/%.o)
 
-.PHONY: all run test deps deps-test unit blackbox openapi valgrind bench format format-check clean
+.PHONY: all run test deps deps-test unit blackbox openapi valgrind bench bench-smoke format format-check clean
 
 all: $(REL_DIR)/herald
 
@@ -93,7 +93,7 @@ run: deps
 # against the sanitizer build of the real binary.
 test: deps-test
 	@$(MAKE) --no-print-directory all $(SAN_DIR)/herald $(UNIT_SAN) $(UNIT_DBG) $(BENCH_BIN)
-	@$(MAKE) --no-print-directory format-check unit valgrind blackbox openapi
+	@$(MAKE) --no-print-directory format-check unit valgrind blackbox openapi bench-smoke
 
 unit: $(UNIT_SAN)
 	@scripts/run-unit.sh $(UNIT_SAN)
@@ -121,6 +121,12 @@ openapi:
 
 bench: all $(BENCH_BIN)
 	@bench/run.sh
+	@bench/ws.sh
+
+# A few seconds of the realtime load generator: keeps it working, and fails on
+# any lost, duplicated or reordered message (no timing is asserted).
+bench-smoke: all $(BENCH_BIN)
+	@bench/ws.sh smoke
 
 format:
 	clang-format -i $(SRC_ALL) $(wildcard src/*/*.h src/*/*/*.h) $(UNIT_SRC) $(BENCH_SRC)

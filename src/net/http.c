@@ -889,6 +889,18 @@ int http_request_upgrade(http_request *req, const char *response, size_t len, uv
 	return 0;
 }
 
+void http_upgraded_release(uv_stream_t *stream)
+{
+	/* The HTTP side of a long-lived upgraded connection keeps nothing:
+	 * the input buffer and the parsed request go (several KiB each, times
+	 * every idle WebSocket). */
+	http_conn *c = (http_conn *)stream;
+	free(c->in);
+	c->in = NULL;
+	c->in_cap = c->in_len = c->in_off = 0;
+	http_parse_free(&c->parse);
+}
+
 void http_upgraded_close(uv_stream_t *stream)
 {
 	conn_close((http_conn *)stream);

@@ -147,6 +147,11 @@ bool http_request_wants_upgrade(const http_request *req);
 int http_request_upgrade(http_request *req, const char *response, size_t len, uv_stream_t **stream, const char **rest,
                          size_t *rest_len);
 
+/* Frees what the HTTP side still holds for an upgraded connection (input
+ * buffer, parsed request); *rest and the request's strings become invalid.
+ * Call once the trailing bytes were copied. */
+void http_upgraded_release(uv_stream_t *stream);
+
 /* Closes a connection taken with http_request_upgrade and frees it. */
 void http_upgraded_close(uv_stream_t *stream);
 

@@ -1141,6 +1141,7 @@ int ws_accept(http_request *req, const ws_options *opt, const ws_callbacks *cb, 
 	} else {
 		ws_arm(c);
 	}
+	http_upgraded_release(stream); /* rest was copied: the HTTP buffers can go */
 	if (uv_read_start(stream, on_ws_alloc, on_ws_read) != 0)
 		ws_teardown(c, WS_CLOSE_ABNORMAL);
 	return 0;

@@ -59,7 +59,10 @@ struct webhooks {
 	i64map tenants;
 	bool scanning;
 	bool stopping;
+	bool http_closed;
 };
+
+static void wh_maybe_free(struct webhooks *wh);
 
 /* ---- the scan job (pool thread) ---------------------------------------------------- */
 
@@ -284,6 +287,8 @@ static void scan_done(void *arg, int rc)
 	scan_job *j = arg;
 	struct webhooks *wh = j->wh;
 	wh->scanning = false;
+	if (wh->stopping)
+		rc = HERR_SHUTTING_DOWN; /* drop the rows, deliver nothing */
 	int64_t now = htime_now_ms();
 	for (size_t i = 0; i < j->nrows; i++) {
 		scan_row *r = &j->rows[i];
@@ -319,6 +324,8 @@ static void scan_done(void *arg, int rc)
 	}
 	free(j->rows);
 	free(j);
+	if (wh->stopping)
+		wh_maybe_free(wh);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -374,12 +381,22 @@ static void free_handle(uv_handle_t *h)
 	free(h);
 }
 
-static void http_closed(void *ud)
+/* Freed only when both the HTTP client is closed and no scan job is out:
+ * a scan completes on the loop after the store finished its thread part. */
+static void wh_maybe_free(struct webhooks *wh)
 {
-	struct webhooks *wh = ud;
+	if (!wh->stopping || !wh->http_closed || wh->scanning)
+		return;
 	i64map_each(&wh->tenants, free_state, NULL);
 	i64map_free(&wh->tenants);
 	free(wh);
+}
+
+static void http_closed(void *ud)
+{
+	struct webhooks *wh = ud;
+	wh->http_closed = true;
+	wh_maybe_free(wh);
 }
 
 void svc_webhooks_stop(svc *s)
