@@ -94,6 +94,7 @@ run: deps
 test: deps-test
 	@$(MAKE) --no-print-directory all $(SAN_DIR)/herald $(UNIT_SAN) $(UNIT_DBG) $(BENCH_BIN)
 	@$(MAKE) --no-print-directory format-check unit valgrind blackbox openapi bench-smoke
+	@echo "make test: 6 passed, 0 failed (format, unit, valgrind, blackbox, openapi, bench-smoke)"
 
 unit: $(UNIT_SAN)
 	@scripts/run-unit.sh $(UNIT_SAN)

@@ -12,34 +12,9 @@
 #include "core/err.h"
 #include "store/sqlite/sqlite_internal.h"
 
-static int step_done(store_conn *c, sqlite3_stmt *st)
-{
-	int rc = sqlite3_step(st);
-	int r = rc == SQLITE_DONE ? 0 : sq_err(c, rc);
-	sqlite3_reset(st);
-	return r;
-}
-
-static void col_copy(sqlite3_stmt *st, int col, char *out, size_t size)
-{
-	const unsigned char *t = sqlite3_column_text(st, col);
-	size_t n = t ? strnlen((const char *)t, size - 1) : 0;
-	if (n)
-		memcpy(out, t, n);
-	out[n] = '\0';
-}
-
 static const char *col_text(sqlite3_stmt *st, int col)
 {
 	return (const char *)sqlite3_column_text(st, col);
-}
-
-static void bind_opt_text(sqlite3_stmt *st, int idx, const char *s)
-{
-	if (s && *s)
-		sqlite3_bind_text(st, idx, s, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, idx);
 }
 
 void store_user_public_id(const store_user *u, char out[STORE_EXTERNAL_ID_MAX + 8])
@@ -60,17 +35,17 @@ static void read_user_row(sqlite3_stmt *st, store_user *u, store_user_ext *x)
 {
 	u->id = sqlite3_column_int64(st, 0);
 	u->tenant_id = sqlite3_column_int64(st, 1);
-	col_copy(st, 2, u->staff_id, sizeof u->staff_id);
-	col_copy(st, 3, u->external_id, sizeof u->external_id);
-	col_copy(st, 4, u->name, sizeof u->name);
-	col_copy(st, 5, u->phone, sizeof u->phone);
-	col_copy(st, 6, u->device, sizeof u->device);
+	sq_col_copy(st, 2, u->staff_id, sizeof u->staff_id);
+	sq_col_copy(st, 3, u->external_id, sizeof u->external_id);
+	sq_col_copy(st, 4, u->name, sizeof u->name);
+	sq_col_copy(st, 5, u->phone, sizeof u->phone);
+	sq_col_copy(st, 6, u->device, sizeof u->device);
 	u->mailing = sqlite3_column_int(st, 7) != 0;
 	u->created_at = sqlite3_column_int64(st, 8);
 	u->updated_at = sqlite3_column_int64(st, 9);
 	if (x) {
-		col_copy(st, 10, x->avatar_url, sizeof x->avatar_url);
-		col_copy(st, 11, x->roles, sizeof x->roles);
+		sq_col_copy(st, 10, x->avatar_url, sizeof x->avatar_url);
+		sq_col_copy(st, 11, x->roles, sizeof x->roles);
 		x->active = sqlite3_column_int(st, 12) != 0;
 	}
 }
@@ -85,8 +60,8 @@ int store_user_ext_get(store_conn *c, int64_t tenant_id, int64_t user_id, store_
 	sqlite3_bind_int64(st, 2, user_id);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
-		col_copy(st, 0, out->avatar_url, sizeof out->avatar_url);
-		col_copy(st, 1, out->roles, sizeof out->roles);
+		sq_col_copy(st, 0, out->avatar_url, sizeof out->avatar_url);
+		sq_col_copy(st, 1, out->roles, sizeof out->roles);
 		out->active = sqlite3_column_int(st, 2) != 0;
 	}
 	sqlite3_reset(st);
@@ -105,7 +80,7 @@ int store_user_ext_set(store_conn *c, int64_t tenant_id, int64_t user_id, const 
 	sqlite3_bind_int(st, 3, x->active ? 1 : 0);
 	sqlite3_bind_int64(st, 4, tenant_id);
 	sqlite3_bind_int64(st, 5, user_id);
-	return step_done(c, st);
+	return sq_step_done(c, st);
 }
 
 int store_user_by_external_id(store_conn *c, int64_t tenant_id, const char *external_id, store_user *out)
@@ -153,7 +128,7 @@ int store_session_delete_user(store_conn *c, int64_t tenant_id, int64_t user_id)
 		return HERR_STORAGE;
 	sqlite3_bind_int64(st, 1, tenant_id);
 	sqlite3_bind_int64(st, 2, user_id);
-	return step_done(c, st);
+	return sq_step_done(c, st);
 }
 
 int store_tenant_jwt_secret(store_conn *c, int64_t tenant_id, uint8_t out[32])
@@ -183,7 +158,7 @@ int store_tenant_set_jwt_secret(store_conn *c, int64_t tenant_id, const uint8_t 
 		return HERR_STORAGE;
 	sqlite3_bind_blob(st, 1, secret, 32, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, tenant_id);
-	return step_done(c, st);
+	return sq_step_done(c, st);
 }
 
 /* ---- chats ----------------------------------------------------------------------- */
@@ -198,13 +173,13 @@ static void read_chat(sqlite3_stmt *st, int base, store_chat *ch)
 {
 	ch->id = sqlite3_column_int64(st, base + 0);
 	ch->tenant_id = sqlite3_column_int64(st, base + 1);
-	col_copy(st, base + 2, ch->kind, sizeof ch->kind);
+	sq_col_copy(st, base + 2, ch->kind, sizeof ch->kind);
 	ch->owner_id = sqlite3_column_int64(st, base + 3);
-	col_copy(st, base + 4, ch->title, sizeof ch->title);
-	col_copy(st, base + 5, ch->description, sizeof ch->description);
-	col_copy(st, base + 6, ch->avatar_url, sizeof ch->avatar_url);
-	col_copy(st, base + 7, ch->ref_type, sizeof ch->ref_type);
-	col_copy(st, base + 8, ch->ref_id, sizeof ch->ref_id);
+	sq_col_copy(st, base + 4, ch->title, sizeof ch->title);
+	sq_col_copy(st, base + 5, ch->description, sizeof ch->description);
+	sq_col_copy(st, base + 6, ch->avatar_url, sizeof ch->avatar_url);
+	sq_col_copy(st, base + 7, ch->ref_type, sizeof ch->ref_type);
+	sq_col_copy(st, base + 8, ch->ref_id, sizeof ch->ref_id);
 	ch->last_seq = sqlite3_column_int64(st, base + 9);
 	ch->last_message_at = sqlite3_column_int64(st, base + 10);
 	ch->created_at = sqlite3_column_int64(st, base + 11);
@@ -235,12 +210,12 @@ int store_chat_insert(store_conn *c, store_chat *ch, const char *direct_key)
 	sqlite3_bind_text(st, 4, ch->title, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, ch->description, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, ch->avatar_url, -1, SQLITE_STATIC);
-	bind_opt_text(st, 7, ch->ref_type);
-	bind_opt_text(st, 8, ch->ref_id);
-	bind_opt_text(st, 9, direct_key);
+	sq_bind_opt_text(st, 7, ch->ref_type);
+	sq_bind_opt_text(st, 8, ch->ref_id);
+	sq_bind_opt_text(st, 9, direct_key);
 	sqlite3_bind_int64(st, 10, ch->created_at);
 	sqlite3_bind_int64(st, 11, ch->updated_at);
-	int rc = step_done(c, st);
+	int rc = sq_step_done(c, st);
 	if (rc == 0)
 		ch->id = sqlite3_last_insert_rowid(c->db);
 	return rc;
@@ -295,7 +270,7 @@ int store_chat_update(store_conn *c, const store_chat *ch)
 	sqlite3_bind_int64(st, 5, ch->updated_at);
 	sqlite3_bind_int64(st, 6, ch->tenant_id);
 	sqlite3_bind_int64(st, 7, ch->id);
-	return step_done(c, st);
+	return sq_step_done(c, st);
 }
 
 /* ---- members ------------------------------------------------------------------------ */
@@ -304,7 +279,7 @@ static void read_member(sqlite3_stmt *st, int base, store_member *m)
 {
 	m->chat_id = sqlite3_column_int64(st, base + 0);
 	m->user_id = sqlite3_column_int64(st, base + 1);
-	col_copy(st, base + 2, m->role, sizeof m->role);
+	sq_col_copy(st, base + 2, m->role, sizeof m->role);
 	m->last_read_seq = sqlite3_column_int64(st, base + 3);
 	m->pinned = sqlite3_column_int(st, base + 4) != 0;
 	m->muted = sqlite3_column_int(st, base + 5) != 0;
@@ -342,7 +317,7 @@ int store_member_put(store_conn *c, int64_t tenant_id, int64_t chat_id, int64_t 
 	sqlite3_bind_int64(st, 3, tenant_id);
 	sqlite3_bind_text(st, 4, role, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, now);
-	return step_done(c, st);
+	return sq_step_done(c, st);
 }
 
 int store_member_remove(store_conn *c, int64_t tenant_id, int64_t chat_id, int64_t user_id)
@@ -354,7 +329,7 @@ int store_member_remove(store_conn *c, int64_t tenant_id, int64_t chat_id, int64
 	sqlite3_bind_int64(st, 1, tenant_id);
 	sqlite3_bind_int64(st, 2, chat_id);
 	sqlite3_bind_int64(st, 3, user_id);
-	int rc = step_done(c, st);
+	int rc = sq_step_done(c, st);
 	return rc == 0 && sqlite3_changes(c->db) == 0 ? HERR_NOT_FOUND : rc;
 }
 
@@ -371,7 +346,7 @@ int store_member_update(store_conn *c, int64_t tenant_id, const store_member *m)
 	sqlite3_bind_int64(st, 4, tenant_id);
 	sqlite3_bind_int64(st, 5, m->chat_id);
 	sqlite3_bind_int64(st, 6, m->user_id);
-	return step_done(c, st);
+	return sq_step_done(c, st);
 }
 
 int store_member_list(store_conn *c, int64_t tenant_id, int64_t chat_id,
@@ -393,11 +368,11 @@ int store_member_list(store_conn *c, int64_t tenant_id, int64_t chat_id,
 		read_member(st, 0, &m);
 		u.id = sqlite3_column_int64(st, 7);
 		u.tenant_id = sqlite3_column_int64(st, 8);
-		col_copy(st, 9, u.staff_id, sizeof u.staff_id);
-		col_copy(st, 10, u.external_id, sizeof u.external_id);
-		col_copy(st, 11, u.name, sizeof u.name);
-		col_copy(st, 12, u.phone, sizeof u.phone);
-		col_copy(st, 13, u.device, sizeof u.device);
+		sq_col_copy(st, 9, u.staff_id, sizeof u.staff_id);
+		sq_col_copy(st, 10, u.external_id, sizeof u.external_id);
+		sq_col_copy(st, 11, u.name, sizeof u.name);
+		sq_col_copy(st, 12, u.phone, sizeof u.phone);
+		sq_col_copy(st, 13, u.device, sizeof u.device);
 		u.mailing = sqlite3_column_int(st, 14) != 0;
 		u.created_at = sqlite3_column_int64(st, 15);
 		u.updated_at = sqlite3_column_int64(st, 16);
@@ -543,11 +518,11 @@ int store_msg_insert(store_conn *c, int64_t tenant_id, store_msg *m)
 	sqlite3_bind_text(st, 5, m->kind, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, m->title ? m->title : "", -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 7, m->body, -1, SQLITE_STATIC);
-	bind_opt_text(st, 8, m->client_id);
+	sq_bind_opt_text(st, 8, m->client_id);
 	sqlite3_bind_int64(st, 9, m->reply_to);
-	bind_opt_text(st, 10, m->extra);
+	sq_bind_opt_text(st, 10, m->extra);
 	sqlite3_bind_int64(st, 11, m->created_at);
-	if ((rc = step_done(c, st)) != 0)
+	if ((rc = sq_step_done(c, st)) != 0)
 		return rc;
 	m->id = sqlite3_last_insert_rowid(c->db);
 	return 0;
@@ -606,7 +581,7 @@ int store_msg_edit(store_conn *c, int64_t tenant_id, int64_t chat_id, int64_t se
 	sqlite3_bind_int64(st, 3, tenant_id);
 	sqlite3_bind_int64(st, 4, chat_id);
 	sqlite3_bind_int64(st, 5, seq);
-	int rc = step_done(c, st);
+	int rc = sq_step_done(c, st);
 	return rc == 0 && sqlite3_changes(c->db) == 0 ? HERR_NOT_FOUND : rc;
 }
 
@@ -623,7 +598,7 @@ int store_msg_delete(store_conn *c, int64_t tenant_id, int64_t chat_id, int64_t 
 	sqlite3_bind_int64(st, 2, tenant_id);
 	sqlite3_bind_int64(st, 3, chat_id);
 	sqlite3_bind_int64(st, 4, seq);
-	int rc = step_done(c, st);
+	int rc = sq_step_done(c, st);
 	return rc == 0 && sqlite3_changes(c->db) == 0 ? HERR_NOT_FOUND : rc;
 }
 
@@ -697,7 +672,7 @@ int store_event_append(store_conn *c, int64_t tenant_id, int64_t chat_id, int64_
 	sqlite3_bind_text(st, 4, type, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, payload, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, now);
-	int rc = step_done(c, st);
+	int rc = sq_step_done(c, st);
 	if (rc == 0)
 		*id = sqlite3_last_insert_rowid(c->db);
 	return rc;
@@ -779,11 +754,11 @@ int store_event_prune(store_conn *c, int64_t before_ms, int64_t keep_last, int64
 	if (!(st = sq_cached(c, del_sql)))
 		return HERR_STORAGE;
 	sqlite3_bind_int64(st, 1, cut);
-	if ((rc = step_done(c, st)) != 0)
+	if ((rc = sq_step_done(c, st)) != 0)
 		return rc;
 	*deleted = sqlite3_changes(c->db);
 	if (!(st = sq_cached(c, floor_sql)))
 		return HERR_STORAGE;
 	sqlite3_bind_int64(st, 1, cut);
-	return step_done(c, st);
+	return sq_step_done(c, st);
 }

@@ -9,20 +9,6 @@
 #include "core/err.h"
 #include "store/sqlite/sqlite_internal.h"
 
-static int step_done(store_conn *c, sqlite3_stmt *st)
-{
-	int rc = sqlite3_step(st);
-	int r = rc == SQLITE_DONE ? 0 : sq_err(c, rc);
-	sqlite3_reset(st);
-	return r;
-}
-
-static void col_copy(sqlite3_stmt *st, int col, char *out, size_t size)
-{
-	const unsigned char *t = sqlite3_column_text(st, col);
-	hstrlcpy(out, t ? (const char *)t : "", size);
-}
-
 /* ---- topics ------------------------------------------------------------------------ */
 
 int store_topic_put(store_conn *c, int64_t tenant_id, const store_topic *t)
@@ -39,7 +25,7 @@ int store_topic_put(store_conn *c, int64_t tenant_id, const store_topic *t)
 	sqlite3_bind_text(st, 4, t->members, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 5, t->keep);
 	sqlite3_bind_int64(st, 6, t->created_at);
-	return step_done(c, st);
+	return sq_step_done(c, st);
 }
 
 int store_topic_get(store_conn *c, int64_t tenant_id, const char *name, store_topic *out)
@@ -53,9 +39,9 @@ int store_topic_get(store_conn *c, int64_t tenant_id, const char *name, store_to
 	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
-		col_copy(st, 0, out->name, sizeof out->name);
-		col_copy(st, 1, out->rule, sizeof out->rule);
-		col_copy(st, 2, out->members, sizeof out->members);
+		sq_col_copy(st, 0, out->name, sizeof out->name);
+		sq_col_copy(st, 1, out->rule, sizeof out->rule);
+		sq_col_copy(st, 2, out->members, sizeof out->members);
 		out->keep = sqlite3_column_int(st, 3);
 		out->last_seq = sqlite3_column_int64(st, 4);
 		out->created_at = sqlite3_column_int64(st, 5);
@@ -96,14 +82,14 @@ int store_topic_publish(store_conn *c, int64_t tenant_id, const char *name, cons
 	sqlite3_bind_int64(st, 3, *seq);
 	sqlite3_bind_text(st, 4, payload, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, now);
-	if ((rc = step_done(c, st)) != 0)
+	if ((rc = sq_step_done(c, st)) != 0)
 		return rc;
 	if (!(st = sq_cached(c, trim)))
 		return HERR_STORAGE;
 	sqlite3_bind_int64(st, 1, tenant_id);
 	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, *seq - keep);
-	return step_done(c, st);
+	return sq_step_done(c, st);
 }
 
 int store_topic_events(store_conn *c, int64_t tenant_id, const char *name, int64_t after, int limit,
@@ -145,7 +131,7 @@ int store_file_insert(store_conn *c, const store_file *f)
 	sqlite3_bind_int(st, 7, f->width);
 	sqlite3_bind_int(st, 8, f->height);
 	sqlite3_bind_int64(st, 9, f->created_at);
-	return step_done(c, st);
+	return sq_step_done(c, st);
 }
 
 int store_file_get(store_conn *c, int64_t tenant_id, const char *id, store_file *out)
@@ -160,11 +146,11 @@ int store_file_get(store_conn *c, int64_t tenant_id, const char *id, store_file 
 	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
-		col_copy(st, 0, out->id, sizeof out->id);
+		sq_col_copy(st, 0, out->id, sizeof out->id);
 		out->tenant_id = sqlite3_column_int64(st, 1);
 		out->uploader_id = sqlite3_column_int64(st, 2);
-		col_copy(st, 3, out->name, sizeof out->name);
-		col_copy(st, 4, out->mime, sizeof out->mime);
+		sq_col_copy(st, 3, out->name, sizeof out->name);
+		sq_col_copy(st, 4, out->mime, sizeof out->mime);
 		out->size = sqlite3_column_int64(st, 5);
 		out->width = sqlite3_column_int(st, 6);
 		out->height = sqlite3_column_int(st, 7);
@@ -183,7 +169,7 @@ int store_file_ref(store_conn *c, int64_t tenant_id, const char *file_id, int64_
 	sqlite3_bind_text(st, 1, file_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, chat_id);
 	sqlite3_bind_int64(st, 3, tenant_id);
-	return step_done(c, st);
+	return sq_step_done(c, st);
 }
 
 int store_file_visible(store_conn *c, int64_t tenant_id, const char *file_id, int64_t user_id, bool *visible)
@@ -220,14 +206,14 @@ int store_webhook_put(store_conn *c, const store_webhook *w)
 	sqlite3_bind_text(st, 3, w->secret, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, w->cursor);
 	sqlite3_bind_int64(st, 5, w->created_at);
-	return step_done(c, st);
+	return sq_step_done(c, st);
 }
 
 static void read_webhook(sqlite3_stmt *st, store_webhook *w)
 {
 	w->tenant_id = sqlite3_column_int64(st, 0);
-	col_copy(st, 1, w->url, sizeof w->url);
-	col_copy(st, 2, w->secret, sizeof w->secret);
+	sq_col_copy(st, 1, w->url, sizeof w->url);
+	sq_col_copy(st, 2, w->secret, sizeof w->secret);
 	w->cursor = sqlite3_column_int64(st, 3);
 	w->created_at = sqlite3_column_int64(st, 4);
 }
@@ -253,7 +239,7 @@ int store_webhook_delete(store_conn *c, int64_t tenant_id)
 	if (!st)
 		return HERR_STORAGE;
 	sqlite3_bind_int64(st, 1, tenant_id);
-	int rc = step_done(c, st);
+	int rc = sq_step_done(c, st);
 	return rc == 0 && sqlite3_changes(c->db) == 0 ? HERR_NOT_FOUND : rc;
 }
 
@@ -265,7 +251,7 @@ int store_webhook_advance(store_conn *c, int64_t tenant_id, int64_t cursor)
 		return HERR_STORAGE;
 	sqlite3_bind_int64(st, 1, cursor);
 	sqlite3_bind_int64(st, 2, tenant_id);
-	return step_done(c, st);
+	return sq_step_done(c, st);
 }
 
 int store_webhook_list(store_conn *c, int (*fn)(void *ud, const store_webhook *w), void *ud)

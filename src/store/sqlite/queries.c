@@ -56,10 +56,6 @@ static const char *const sql_text[SQ_COUNT] = {
         [SQ_INBOX_FIND] = "SELECT id FROM chats WHERE tenant_id = ? AND kind = 'inbox' AND owner_id = ?",
         [SQ_INBOX_INSERT] = "INSERT INTO chats(tenant_id, kind, owner_id, title, created_at, updated_at) "
                             "VALUES (?, 'inbox', ?, '', ?, ?)",
-        [SQ_CHAT_BUMP] = "UPDATE chats SET last_seq = last_seq + 1, last_message_at = ?, updated_at = ? "
-                         "WHERE tenant_id = ? AND id = ? RETURNING last_seq",
-        [SQ_MESSAGE_INSERT] = "INSERT INTO messages(tenant_id, chat_id, seq, sender_id, kind, title, body, created_at, "
-                              "sent_at) VALUES (?,?,?,nullif(?, 0),?,?,?,?,nullif(?, 0))",
         [SQ_MESSAGE_LIST] = "SELECT id, tenant_id, chat_id, seq, coalesce(sender_id, 0), kind, title, body, "
                             "created_at, coalesce(sent_at, 0) FROM messages "
                             "WHERE tenant_id = ? AND chat_id = ? AND created_at >= ? AND created_at <= ? "
@@ -127,7 +123,7 @@ int sq_exec(store_conn *c, sq_stmt id)
 }
 
 /* Runs a statement that returns no rows. */
-static int step_done(store_conn *c, sqlite3_stmt *st)
+int sq_step_done(store_conn *c, sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
 	int r = rc == SQLITE_DONE ? 0 : sq_err(c, rc);
@@ -135,13 +131,13 @@ static int step_done(store_conn *c, sqlite3_stmt *st)
 	return r;
 }
 
-static void copy_col(sqlite3_stmt *st, int col, char *out, size_t size)
+void sq_col_copy(sqlite3_stmt *st, int col, char *out, size_t size)
 {
 	const unsigned char *t = sqlite3_column_text(st, col);
 	snprintf(out, size, "%s", t ? (const char *)t : "");
 }
 
-static void bind_text_or_null(sqlite3_stmt *st, int idx, const char *s)
+void sq_bind_opt_text(sqlite3_stmt *st, int idx, const char *s)
 {
 	if (s && *s)
 		sqlite3_bind_text(st, idx, s, -1, SQLITE_STATIC);
@@ -164,9 +160,9 @@ int store_ping(store_conn *c)
 static void read_tenant(sqlite3_stmt *st, store_tenant *t)
 {
 	t->id = sqlite3_column_int64(st, 0);
-	copy_col(st, 1, t->inn, sizeof t->inn);
-	copy_col(st, 2, t->short_name, sizeof t->short_name);
-	copy_col(st, 3, t->full_name, sizeof t->full_name);
+	sq_col_copy(st, 1, t->inn, sizeof t->inn);
+	sq_col_copy(st, 2, t->short_name, sizeof t->short_name);
+	sq_col_copy(st, 3, t->full_name, sizeof t->full_name);
 	t->created_at = sqlite3_column_int64(st, 4);
 }
 
@@ -194,7 +190,7 @@ int store_tenant_insert(store_conn *c, store_tenant *t, const char *password_has
 	sqlite3_bind_text(st, 4, password_hash, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 5, token_hash, STORE_TOKEN_HASH, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, t->created_at);
-	int rc = step_done(c, st);
+	int rc = sq_step_done(c, st);
 	if (rc == HERR_CONFLICT)
 		return HERR_TENANT_EXISTS;
 	if (rc == 0)
@@ -249,7 +245,7 @@ int store_tenant_set_token(store_conn *c, int64_t tenant_id, const uint8_t token
 		return HERR_STORAGE;
 	sqlite3_bind_blob(st, 1, token_hash, STORE_TOKEN_HASH, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, tenant_id);
-	int rc = step_done(c, st);
+	int rc = sq_step_done(c, st);
 	if (rc == 0 && sqlite3_changes(c->db) == 0)
 		return HERR_NOT_FOUND;
 	return rc;
@@ -262,7 +258,7 @@ int store_tenant_set_password(store_conn *c, int64_t tenant_id, const char *pass
 		return HERR_STORAGE;
 	sqlite3_bind_text(st, 1, password_hash, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, tenant_id);
-	int rc = step_done(c, st);
+	int rc = sq_step_done(c, st);
 	if (rc == 0 && sqlite3_changes(c->db) == 0)
 		return HERR_NOT_FOUND;
 	return rc;
@@ -292,11 +288,11 @@ static void read_user(sqlite3_stmt *st, store_user *u)
 {
 	u->id = sqlite3_column_int64(st, 0);
 	u->tenant_id = sqlite3_column_int64(st, 1);
-	copy_col(st, 2, u->staff_id, sizeof u->staff_id);
-	copy_col(st, 3, u->external_id, sizeof u->external_id);
-	copy_col(st, 4, u->name, sizeof u->name);
-	copy_col(st, 5, u->phone, sizeof u->phone);
-	copy_col(st, 6, u->device, sizeof u->device);
+	sq_col_copy(st, 2, u->staff_id, sizeof u->staff_id);
+	sq_col_copy(st, 3, u->external_id, sizeof u->external_id);
+	sq_col_copy(st, 4, u->name, sizeof u->name);
+	sq_col_copy(st, 5, u->phone, sizeof u->phone);
+	sq_col_copy(st, 6, u->device, sizeof u->device);
 	u->mailing = sqlite3_column_int(st, 7) != 0;
 	u->created_at = sqlite3_column_int64(st, 8);
 	u->updated_at = sqlite3_column_int64(st, 9);
@@ -330,14 +326,14 @@ int store_user_insert(store_conn *c, store_user *u)
 			return HERR_STORAGE;
 		sqlite3_bind_int64(st, 1, u->tenant_id);
 		sqlite3_bind_text(st, 2, u->staff_id, -1, SQLITE_STATIC);
-		bind_text_or_null(st, 3, u->external_id);
+		sq_bind_opt_text(st, 3, u->external_id);
 		sqlite3_bind_text(st, 4, u->name, -1, SQLITE_STATIC);
-		bind_text_or_null(st, 5, u->phone);
-		bind_text_or_null(st, 6, u->device);
+		sq_bind_opt_text(st, 5, u->phone);
+		sq_bind_opt_text(st, 6, u->device);
 		sqlite3_bind_int(st, 7, u->mailing ? 1 : 0);
 		sqlite3_bind_int64(st, 8, u->created_at);
 		sqlite3_bind_int64(st, 9, u->updated_at);
-		int rc = step_done(c, st);
+		int rc = sq_step_done(c, st);
 		if (rc == 0) {
 			u->id = sqlite3_last_insert_rowid(c->db);
 			return 0;
@@ -357,14 +353,14 @@ int store_user_update(store_conn *c, const store_user *u)
 	if (!st)
 		return HERR_STORAGE;
 	sqlite3_bind_text(st, 1, u->name, -1, SQLITE_STATIC);
-	bind_text_or_null(st, 2, u->phone);
-	bind_text_or_null(st, 3, u->device);
+	sq_bind_opt_text(st, 2, u->phone);
+	sq_bind_opt_text(st, 3, u->device);
 	sqlite3_bind_int(st, 4, u->mailing ? 1 : 0);
-	bind_text_or_null(st, 5, u->external_id);
+	sq_bind_opt_text(st, 5, u->external_id);
 	sqlite3_bind_int64(st, 6, u->updated_at);
 	sqlite3_bind_int64(st, 7, u->tenant_id);
 	sqlite3_bind_int64(st, 8, u->id);
-	int rc = step_done(c, st);
+	int rc = sq_step_done(c, st);
 	if (rc == 0 && sqlite3_changes(c->db) == 0)
 		return HERR_NOT_FOUND;
 	return rc;
@@ -426,7 +422,7 @@ static int exec_two_ids(store_conn *c, sq_stmt id, int64_t a, int64_t b)
 		return HERR_STORAGE;
 	sqlite3_bind_int64(st, 1, a);
 	sqlite3_bind_int64(st, 2, b);
-	return step_done(c, st);
+	return sq_step_done(c, st);
 }
 
 int store_user_delete(store_conn *c, int64_t tenant_id, int64_t user_id)
@@ -455,7 +451,7 @@ int store_device_set(store_conn *c, int64_t tenant_id, int64_t user_id, const ch
 	sqlite3_bind_int64(st, 1, tenant_id);
 	sqlite3_bind_int64(st, 2, user_id);
 	sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
-	int rc = step_done(c, st);
+	int rc = sq_step_done(c, st);
 	if (rc != 0)
 		return rc;
 	if (!(st = sq_prepare(c, SQ_DEVICE_DEL_TOKEN)))
@@ -463,7 +459,7 @@ int store_device_set(store_conn *c, int64_t tenant_id, int64_t user_id, const ch
 	sqlite3_bind_int64(st, 1, tenant_id);
 	sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, token, -1, SQLITE_STATIC);
-	if ((rc = step_done(c, st)) != 0)
+	if ((rc = sq_step_done(c, st)) != 0)
 		return rc;
 	if (!(st = sq_prepare(c, SQ_DEVICE_INSERT)))
 		return HERR_STORAGE;
@@ -473,7 +469,7 @@ int store_device_set(store_conn *c, int64_t tenant_id, int64_t user_id, const ch
 	sqlite3_bind_text(st, 4, token, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, now);
 	sqlite3_bind_int64(st, 6, now);
-	return step_done(c, st);
+	return sq_step_done(c, st);
 }
 
 int store_device_count(store_conn *c, int64_t tenant_id, int64_t user_id, int *out)
@@ -502,7 +498,7 @@ int store_session_insert(store_conn *c, int64_t tenant_id, int64_t user_id, cons
 	sqlite3_bind_blob(st, 3, token_hash, STORE_TOKEN_HASH, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, now);
 	sqlite3_bind_int64(st, 5, expires_at);
-	return step_done(c, st);
+	return sq_step_done(c, st);
 }
 
 int store_session_lookup(store_conn *c, const uint8_t token_hash[STORE_TOKEN_HASH], int64_t now, int64_t *tenant_id,
@@ -539,7 +535,7 @@ int store_sms_code_insert(store_conn *c, store_sms_code *code)
 	sqlite3_bind_blob(st, 3, code->code_hash, STORE_TOKEN_HASH, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, code->created_at);
 	sqlite3_bind_int64(st, 5, code->expires_at);
-	int rc = step_done(c, st);
+	int rc = sq_step_done(c, st);
 	if (rc == 0)
 		code->id = sqlite3_last_insert_rowid(c->db);
 	return rc;
@@ -580,7 +576,7 @@ int store_sms_code_update(store_conn *c, const store_sms_code *code)
 	sqlite3_bind_int64(st, 2, code->used_at);
 	sqlite3_bind_int64(st, 3, code->tenant_id);
 	sqlite3_bind_int64(st, 4, code->id);
-	return step_done(c, st);
+	return sq_step_done(c, st);
 }
 
 int store_sms_code_stats(store_conn *c, int64_t tenant_id, int64_t user_id, int64_t since, int *sent, int64_t *newest,
@@ -632,7 +628,7 @@ int store_inbox_ensure(store_conn *c, int64_t tenant_id, int64_t user_id, int64_
 	sqlite3_bind_int64(st, 2, user_id);
 	sqlite3_bind_int64(st, 3, now);
 	sqlite3_bind_int64(st, 4, now);
-	if ((rc = step_done(c, st)) != 0)
+	if ((rc = sq_step_done(c, st)) != 0)
 		return rc;
 	*chat_id = sqlite3_last_insert_rowid(c->db);
 	/* The employee reads their inbox like any chat (receipts, unread,
@@ -642,41 +638,19 @@ int store_inbox_ensure(store_conn *c, int64_t tenant_id, int64_t user_id, int64_
 
 int store_message_insert(store_conn *c, store_message *m)
 {
-	sqlite3_stmt *st = sq_prepare(c, SQ_CHAT_BUMP);
-	if (!st)
-		return HERR_STORAGE;
-	sqlite3_bind_int64(st, 1, m->created_at);
-	sqlite3_bind_int64(st, 2, m->created_at);
-	sqlite3_bind_int64(st, 3, m->tenant_id);
-	sqlite3_bind_int64(st, 4, m->chat_id);
-	int rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(st);
-		return rc == SQLITE_DONE ? HERR_NOT_FOUND : sq_err(c, rc);
+	/* One way to append to a chat: the team-chat insert (seq, bump). */
+	store_msg x = {.chat_id = m->chat_id,
+	               .sender_id = m->sender_id,
+	               .kind = m->kind,
+	               .title = m->title,
+	               .body = m->body,
+	               .created_at = m->created_at};
+	int rc = store_msg_insert(c, m->tenant_id, &x);
+	if (rc == 0) {
+		m->id = x.id;
+		m->seq = x.seq;
 	}
-	m->seq = sqlite3_column_int64(st, 0);
-	/* Step to the end so the UPDATE … RETURNING completes. */
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		;
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return sq_err(c, rc);
-
-	if (!(st = sq_prepare(c, SQ_MESSAGE_INSERT)))
-		return HERR_STORAGE;
-	sqlite3_bind_int64(st, 1, m->tenant_id);
-	sqlite3_bind_int64(st, 2, m->chat_id);
-	sqlite3_bind_int64(st, 3, m->seq);
-	sqlite3_bind_int64(st, 4, m->sender_id);
-	sqlite3_bind_text(st, 5, m->kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, m->title ? m->title : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 7, m->body, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 8, m->created_at);
-	sqlite3_bind_int64(st, 9, m->sent_at);
-	if ((rc = step_done(c, st)) != 0)
-		return rc;
-	m->id = sqlite3_last_insert_rowid(c->db);
-	return 0;
+	return rc;
 }
 
 int store_message_list(store_conn *c, const store_message_query *q, int (*fn)(void *ud, const store_message *m),

@@ -39,8 +39,6 @@ typedef enum sq_stmt {
 	SQ_CODE_STATS,
 	SQ_INBOX_FIND,
 	SQ_INBOX_INSERT,
-	SQ_CHAT_BUMP,
-	SQ_MESSAGE_INSERT,
 	SQ_MESSAGE_LIST,
 	SQ_PING,
 	SQ_BEGIN_IMMEDIATE,
@@ -74,6 +72,13 @@ sqlite3_stmt *sq_prepare(store_conn *c, sq_stmt id);
 /* Returns the statement for a static SQL string, prepared on first use,
  * reset and with bindings cleared. NULL on error (logged). */
 sqlite3_stmt *sq_cached(store_conn *c, const char *sql);
+
+/* Steps a statement that returns no rows and resets it; 0 or HERR_*. */
+int sq_step_done(store_conn *c, sqlite3_stmt *st);
+/* Copies a text column, cut to size and NUL-terminated ("" for NULL). */
+void sq_col_copy(sqlite3_stmt *st, int col, char *out, size_t size);
+/* Binds s, or NULL when s is NULL or empty. */
+void sq_bind_opt_text(sqlite3_stmt *st, int idx, const char *s);
 
 /* Runs a cached statement that returns no rows (transaction control). */
 int sq_exec(store_conn *c, sq_stmt id);
