@@ -22,6 +22,8 @@
 #define HERALD_PUSH_PUSH_RESULT_H
 
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 
 /* Payload limit of both FCM and APNs, in bytes of the request body. */
 #define PUSH_PAYLOAD_MAX 4096
@@ -58,6 +60,50 @@ static inline const char *push_outcome_name(push_outcome o)
 		return "failed";
 	}
 	return "unknown";
+}
+
+/* Longest Retry-After we pass on: a provider asking for more is capped. */
+#define PUSH_RETRY_AFTER_MAX_MS (24 * 3600 * 1000LL)
+
+/*
+ * Retry-After (RFC 9110 §10.2.3) in ms from now_ms: delay-seconds or an
+ * IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT"). 0 for NULL, malformed
+ * values and dates in the past; at most PUSH_RETRY_AFTER_MAX_MS. Inline here
+ * because both providers need it and neither should depend on the other.
+ */
+static inline int64_t push_retry_after_ms(const char *v, int64_t now_ms)
+{
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	int day, year, hh, mm, ss, used = 0;
+	char mon[4];
+	const char *m;
+	int64_t secs = 0, y, era, yoe, doy, doe, days, mo;
+
+	if (!v)
+		return 0;
+	if (*v >= '0' && *v <= '9') {
+		for (; *v >= '0' && *v <= '9'; v++)
+			if ((secs = secs * 10 + (*v - '0')) > PUSH_RETRY_AFTER_MAX_MS / 1000)
+				return PUSH_RETRY_AFTER_MAX_MS;
+		return *v ? 0 : secs * 1000;
+	}
+	if (strlen(v) != 29 || v[3] != ',' ||
+	    sscanf(v + 4, " %2d %3s %4d %2d:%2d:%2d GMT%n", &day, mon, &year, &hh, &mm, &ss, &used) != 6 ||
+	    used != 25 || strlen(mon) != 3 || !(m = strstr(months, mon)) || (m - months) % 3 != 0 || day < 1 ||
+	    day > 31 || hh > 23 || mm > 59 || ss > 60)
+		return 0;
+	/* days from 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil) */
+	mo = (m - months) / 3 + 1;
+	y = year - (mo <= 2);
+	era = y / 400;
+	yoe = y - era * 400;
+	doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + day - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	days = era * 146097 + doe - 719468;
+	secs = days * 86400 + hh * 3600 + mm * 60 + ss;
+	if (secs * 1000 <= now_ms)
+		return 0;
+	return secs * 1000 - now_ms > PUSH_RETRY_AFTER_MAX_MS ? PUSH_RETRY_AFTER_MAX_MS : secs * 1000 - now_ms;
 }
 
 #endif

@@ -21,18 +21,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WEBPUSH_PUBLIC_BYTES   65   /* uncompressed P-256 point: 0x04 ‖ X ‖ Y */
-#define WEBPUSH_AUTH_BYTES     16   /* the subscription's auth secret */
+#define WEBPUSH_PUBLIC_BYTES   65 /* uncompressed P-256 point: 0x04 ‖ X ‖ Y */
+#define WEBPUSH_AUTH_BYTES     16 /* the subscription's auth secret */
 #define WEBPUSH_SALT_BYTES     16
 #define WEBPUSH_RECORD_SIZE    4096 /* the rs we announce */
 #define WEBPUSH_HEADER_BYTES   86   /* salt(16) ‖ rs(4) ‖ idlen(1) ‖ keyid(65) */
 #define WEBPUSH_TAG_BYTES      16
 #define WEBPUSH_PLAINTEXT_MAX  3993 /* so that the body fits the 4096 bytes every push service accepts */
 #define WEBPUSH_BODY_MAX       (WEBPUSH_HEADER_BYTES + WEBPUSH_PLAINTEXT_MAX + 1 + WEBPUSH_TAG_BYTES)
-#define WEBPUSH_PUBLIC_B64_LEN 87   /* base64url of 65 bytes, no padding */
+#define WEBPUSH_PUBLIC_B64_LEN 87 /* base64url of 65 bytes, no padding */
 #define WEBPUSH_VAPID_TTL_MAX  86400
-/* Big enough for any header webpush_vapid_header writes (origin ≤ 255, sub ≤ 255). */
-#define WEBPUSH_VAPID_HEADER_MAX 1024
+/* Enough for any header webpush_vapid_header writes (host ≤ 255, sub ≤ 255 bytes, JSON-escaped). */
+#define WEBPUSH_VAPID_HEADER_MAX 2048
 
 /* The keys of a browser subscription (PushSubscription.getKey("p256dh"), ("auth")). */
 typedef struct webpush_keys {
