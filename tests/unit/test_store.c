@@ -17,6 +17,7 @@
 
 #include "core/crypto.h"
 #include "core/err.h"
+#include "store/sqlite/sqlite_internal.h"
 #include "store/store.h"
 
 static char dir[256];
@@ -114,6 +115,63 @@ static void test_schema_too_new_refused(void **state)
 	assert_int_equal(store_open(&o, &s, err, sizeof err), HERR_SCHEMA_TOO_NEW);
 	assert_non_null(strstr(err, "newer"));
 	assert_null(s);
+}
+
+/* A database written by the first release (schema 1) is brought to the
+ * current schema on open, and what it held works with the new features. */
+typedef struct upgraded {
+	int members, found;
+} upgraded;
+
+static int count_found(void *ud, const store_msg *m)
+{
+	upgraded *u = ud;
+	u->found += strcmp(m->body, "from schema one") == 0;
+	return 0;
+}
+
+static int upgraded_run(store_conn *c, void *arg)
+{
+	upgraded *u = arg;
+	int rc = store_member_count(c, 1, 1, &u->members);
+	if (rc == 0)
+		rc = store_msg_search(c, 1, 1, "\"schema\"*", 10, count_found, u);
+	return rc;
+}
+
+static void test_upgrade_from_schema_1(void **state)
+{
+	(void)state;
+	char path[512];
+	snprintf(path, sizeof path, "%s/herald.db", dir);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TABLE schema_version (version INTEGER NOT NULL);", NULL, NULL, NULL),
+	                 SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sqlite_migrations[0], NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(
+	        sqlite3_exec(db,
+	                     "INSERT INTO schema_version VALUES (1);"
+	                     "INSERT INTO tenants VALUES (1, '1111111111', 'A', 'A Ltd', 'x', x'01', 1);"
+	                     "INSERT INTO users(id, tenant_id, staff_id, name, mailing, created_at, updated_at) "
+	                     "  VALUES (1, 1, '1234567890', 'Old', 1, 1, 1);"
+	                     "INSERT INTO chats(id, tenant_id, kind, owner_id, last_seq, created_at, updated_at) "
+	                     "  VALUES (1, 1, 'inbox', 1, 1, 1, 1);"
+	                     "INSERT INTO messages(tenant_id, chat_id, seq, kind, title, body, created_at) "
+	                     "  VALUES (1, 1, 1, 'notification', 't', 'from schema one', 1);",
+	                     NULL, NULL, NULL),
+	        SQLITE_OK);
+	sqlite3_close(db);
+	store *s = open_store();
+	int found, current;
+	store_schema_versions(s, &found, &current);
+	assert_int_equal(found, 1);
+	assert_true(current >= 2);
+	upgraded u = {0};
+	assert_int_equal(store_run(s, upgraded_run, &u), 0);
+	assert_int_equal(u.members, 1); /* the employee now belongs to their inbox */
+	assert_int_equal(u.found, 1);   /* and old messages are searchable */
+	store_close(s);
 }
 
 static void test_tenants_and_tokens(void **state)
@@ -370,6 +428,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test_setup_teardown(test_migrate_and_reopen, make_dir, remove_dir),
 	        cmocka_unit_test_setup_teardown(test_schema_too_new_refused, make_dir, remove_dir),
+	        cmocka_unit_test_setup_teardown(test_upgrade_from_schema_1, make_dir, remove_dir),
 	        cmocka_unit_test_setup_teardown(test_tenants_and_tokens, make_dir, remove_dir),
 	        cmocka_unit_test_setup_teardown(test_tenant_scoping, make_dir, remove_dir),
 	        cmocka_unit_test_setup_teardown(test_messages_newest_first_bounds_limit, make_dir, remove_dir),
