@@ -352,6 +352,11 @@ int store_msg_delete(store_conn *c, int64_t tenant_id, int64_t chat_id, int64_t 
 int store_msg_page(store_conn *c, int64_t tenant_id, int64_t chat_id, int64_t before, int64_t after, int limit,
                    int (*fn)(void *ud, const store_msg *m), void *ud);
 
+/* Adds messages not yet in the search index (at most limit, oldest first);
+ * *indexed receives how many. Search runs it first, and a timer keeps the
+ * backlog short, so inserting a message never pays for indexing it. */
+int store_msg_index(store_conn *c, int limit, int *indexed);
+
 /* Full-text search over the live messages of the chats the user belongs to
  * (all chats of the tenant when user_id is 0). */
 int store_msg_search(store_conn *c, int64_t tenant_id, int64_t user_id, const char *fts_query, int limit,

@@ -1886,6 +1886,13 @@ static int op_search(store_conn *c, svc_call *k)
 	char q[1200];
 	if (!k->q_text[0] || fts_query(k->q_text, q, sizeof q) == 0)
 		return fail(k, HERR_FIELD_MISSING, "q");
+	/* Index what arrived since the last batch, so a search sees every
+	 * message committed before it. */
+	int indexed = 0, rc0;
+	do {
+		if ((rc0 = store_msg_index(c, 5000, &indexed)) != 0)
+			return rc0;
+	} while (indexed == 5000);
 	page_ctx *p = calloc(1, sizeof *p);
 	if (!p)
 		return HERR_NOMEM;
@@ -2456,7 +2463,7 @@ static const struct {
         [V2_MSG_DELETE] = {op_msg_delete, true, false},
         [V2_READ] = {op_read, true, false},
         [V2_READS] = {op_reads, false, false},
-        [V2_SEARCH] = {op_search, false, false},
+        [V2_SEARCH] = {op_search, true, false},
         [V2_TOPIC_PUT] = {op_topic_put, true, false},
         [V2_TOPIC_PUBLISH] = {op_topic_publish, true, false},
         [V2_TOPIC_EVENTS] = {op_topic_events, false, false},
@@ -2594,6 +2601,29 @@ void svc_prune_events(svc *s, int64_t retention_ms, int64_t keep_last, void (*do
 	j->done = done;
 	j->ud = ud;
 	store_write(s->store, prune_run, prune_done, j);
+}
+
+typedef struct index_job {
+	int indexed;
+} index_job;
+
+static int index_run(store_conn *c, void *arg)
+{
+	index_job *j = arg;
+	return store_msg_index(c, 2000, &j->indexed);
+}
+
+static void index_done(void *arg, int rc)
+{
+	(void)rc; /* a failed batch is retried by the next tick */
+	free(arg);
+}
+
+void svc_index_messages(svc *s)
+{
+	index_job *j = calloc(1, sizeof *j);
+	if (j)
+		store_write(s->store, index_run, index_done, j);
 }
 
 void svc_set_event_sink(svc *s, svc_event_sink sink, void *ud)

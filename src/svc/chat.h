@@ -158,6 +158,10 @@ void svc_webhooks_stop(svc *s);
  * HTTP status (0 if unreachable). */
 void svc_webhook_test(svc *s, svc_call *k);
 
+/* Adds a batch of new messages to the search index (a write job; call it
+ * from a timer). */
+void svc_index_messages(svc *s);
+
 /* Deletes events older than retention_ms while keeping at least keep_last
  * (a write job; done gets the count deleted or a negative HERR). */
 void svc_prune_events(svc *s, int64_t retention_ms, int64_t keep_last, void (*done)(void *ud, int64_t deleted, int rc),

@@ -174,6 +174,110 @@ static void test_upgrade_from_schema_1(void **state)
 	store_close(s);
 }
 
+/* Events: pruning finds its cut by bisection over ids and keeps the newest. */
+typedef struct prune_case {
+	int64_t deleted, max_id, floor;
+	int left;
+} prune_case;
+
+static int count_left(void *ud, const store_event *e)
+{
+	(void)e;
+	((prune_case *)ud)->left++;
+	return 0;
+}
+
+static int prune_run(store_conn *c, void *arg)
+{
+	prune_case *p = arg;
+	int64_t id;
+	for (int i = 0; i < 100; i++) {
+		int rc = store_event_append(c, 1, 0, 7, "t", "{}", 1000 + i * 10, &id);
+		if (rc)
+			return rc;
+	}
+	/* older than t=1500: events 1..50 (times 1000..1490) */
+	int rc = store_event_prune(c, 1500, 10, &p->deleted);
+	if (rc == 0)
+		rc = store_event_bounds(c, &p->max_id, &p->floor);
+	if (rc == 0)
+		rc = store_event_replay(c, 1, 7, 0, 1000, count_left, p);
+	return rc;
+}
+
+static int prune_all_run(store_conn *c, void *arg)
+{
+	prune_case *p = arg;
+	/* keep 0 and everything old: the newest still stays */
+	int rc = store_event_prune(c, INT64_MAX, 0, &p->deleted);
+	if (rc == 0)
+		rc = store_event_bounds(c, &p->max_id, &p->floor);
+	return rc;
+}
+
+static void test_event_prune(void **state)
+{
+	(void)state;
+	store *s = open_store();
+	prune_case p = {0};
+	assert_int_equal(store_run(s, prune_run, &p), 0);
+	assert_int_equal(p.deleted, 50);
+	assert_int_equal(p.floor, 50);
+	assert_int_equal(p.max_id, 100);
+	assert_int_equal(p.left, 50);
+	prune_case q = {0};
+	assert_int_equal(store_run(s, prune_all_run, &q), 0);
+	assert_int_equal(q.deleted, 49);
+	assert_int_equal(q.max_id, 100);
+	assert_int_equal(q.floor, 99);
+	store_close(s);
+}
+
+/* Search indexing runs in batches: a message is found once indexed. */
+typedef struct index_case {
+	fixture *f;
+	int before, after, indexed;
+} index_case;
+
+static int count_hits(void *ud, const store_msg *m)
+{
+	(void)m;
+	(*(int *)ud)++;
+	return 0;
+}
+
+static int index_run(store_conn *c, void *arg)
+{
+	index_case *x = arg;
+	int64_t chat;
+	int rc = store_inbox_ensure(c, x->f->a.id, x->f->ua.id, 1, &chat);
+	store_msg m = {
+	        .chat_id = chat, .kind = "notification", .title = "Смена", .body = "Склад номер пять", .created_at = 2};
+	if (rc == 0)
+		rc = store_msg_insert(c, x->f->a.id, &m);
+	if (rc == 0)
+		rc = store_msg_search(c, x->f->a.id, 0, "\"склад\"*", 10, count_hits, &x->before);
+	if (rc == 0)
+		rc = store_msg_index(c, 100, &x->indexed);
+	if (rc == 0)
+		rc = store_msg_search(c, x->f->a.id, 0, "\"склад\"*", 10, count_hits, &x->after);
+	return rc;
+}
+
+static void test_search_index_batches(void **state)
+{
+	(void)state;
+	store *s = open_store();
+	fixture f;
+	assert_int_equal(store_run(s, (store_job_fn)setup_run, &f), 0);
+	index_case x = {.f = &f};
+	assert_int_equal(store_run(s, index_run, &x), 0);
+	assert_int_equal(x.before, 0);
+	assert_int_equal(x.indexed, 1);
+	assert_int_equal(x.after, 1); /* Cyrillic, case-folded, prefix */
+	store_close(s);
+}
+
 static void test_tenants_and_tokens(void **state)
 {
 	(void)state;
@@ -429,6 +533,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_migrate_and_reopen, make_dir, remove_dir),
 	        cmocka_unit_test_setup_teardown(test_schema_too_new_refused, make_dir, remove_dir),
 	        cmocka_unit_test_setup_teardown(test_upgrade_from_schema_1, make_dir, remove_dir),
+	        cmocka_unit_test_setup_teardown(test_event_prune, make_dir, remove_dir),
+	        cmocka_unit_test_setup_teardown(test_search_index_batches, make_dir, remove_dir),
 	        cmocka_unit_test_setup_teardown(test_tenants_and_tokens, make_dir, remove_dir),
 	        cmocka_unit_test_setup_teardown(test_tenant_scoping, make_dir, remove_dir),
 	        cmocka_unit_test_setup_teardown(test_messages_newest_first_bounds_limit, make_dir, remove_dir),

@@ -632,6 +632,41 @@ int store_msg_page(store_conn *c, int64_t tenant_id, int64_t chat_id, int64_t be
 	return msg_walk(c, st, fn, ud);
 }
 
+int store_msg_index(store_conn *c, int limit, int *indexed)
+{
+	static const char upto_sql[] = "SELECT coalesce(max(id), 0), count(*) FROM (SELECT id FROM messages WHERE id > "
+	                               "(SELECT value FROM meta WHERE key = 'fts_indexed') ORDER BY id LIMIT ?)";
+	static const char ins_sql[] =
+	        "INSERT INTO messages_fts(rowid, body) SELECT id, title || ' ' || body FROM messages "
+	        "WHERE id > (SELECT value FROM meta WHERE key = 'fts_indexed') AND id <= ?";
+	static const char mark_sql[] = "UPDATE meta SET value = ? WHERE key = 'fts_indexed'";
+	*indexed = 0;
+	sqlite3_stmt *st = sq_cached(c, upto_sql);
+	if (!st)
+		return HERR_STORAGE;
+	sqlite3_bind_int(st, 1, limit);
+	int rc = sqlite3_step(st);
+	int64_t upto = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	int n = rc == SQLITE_ROW ? sqlite3_column_int(st, 1) : 0;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return sq_err(c, rc);
+	if (n == 0)
+		return 0;
+	if (!(st = sq_cached(c, ins_sql)))
+		return HERR_STORAGE;
+	sqlite3_bind_int64(st, 1, upto);
+	if ((rc = sq_step_done(c, st)) != 0)
+		return rc;
+	if (!(st = sq_cached(c, mark_sql)))
+		return HERR_STORAGE;
+	sqlite3_bind_int64(st, 1, upto);
+	if ((rc = sq_step_done(c, st)) != 0)
+		return rc;
+	*indexed = n;
+	return 0;
+}
+
 int store_msg_search(store_conn *c, int64_t tenant_id, int64_t user_id, const char *fts_query, int limit,
                      int (*fn)(void *ud, const store_msg *m), void *ud)
 {
@@ -727,10 +762,24 @@ int store_event_bounds(store_conn *c, int64_t *max_id, int64_t *floor)
 	return rc == SQLITE_ROW ? 0 : sq_err(c, rc);
 }
 
+/* created_at of the first event with id >= id (0 when none). */
+static int event_time_at(store_conn *c, int64_t id, int64_t *created, int64_t *found_id)
+{
+	static const char sql[] = "SELECT id, created_at FROM events WHERE id >= ? ORDER BY id LIMIT 1";
+	sqlite3_stmt *st = sq_cached(c, sql);
+	if (!st)
+		return HERR_STORAGE;
+	sqlite3_bind_int64(st, 1, id);
+	int rc = sqlite3_step(st);
+	*found_id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	*created = rc == SQLITE_ROW ? sqlite3_column_int64(st, 1) : 0;
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sq_err(c, rc);
+}
+
 int store_event_prune(store_conn *c, int64_t before_ms, int64_t keep_last, int64_t *deleted)
 {
-	static const char cut_sql[] = "SELECT coalesce(max(id), 0) FROM events WHERE created_at < ? AND id <= (SELECT "
-	                              "max(id) FROM events) - ?";
+	static const char bounds_sql[] = "SELECT coalesce(min(id), 0), coalesce(max(id), 0) FROM events";
 	static const char del_sql[] = "DELETE FROM events WHERE id <= ?";
 	static const char floor_sql[] = "INSERT INTO meta(key, value) VALUES ('events_floor', ?) "
 	                                "ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)";
@@ -739,17 +788,35 @@ int store_event_prune(store_conn *c, int64_t before_ms, int64_t keep_last, int64
 	 * so an emptied table would restart positions below the floor. */
 	if (keep_last < 1)
 		keep_last = 1;
-	sqlite3_stmt *st = sq_cached(c, cut_sql);
+	sqlite3_stmt *st = sq_cached(c, bounds_sql);
 	if (!st)
 		return HERR_STORAGE;
-	sqlite3_bind_int64(st, 1, before_ms);
-	sqlite3_bind_int64(st, 2, keep_last);
 	int rc = sqlite3_step(st);
-	int64_t cut = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	int64_t lo = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	int64_t hi = rc == SQLITE_ROW ? sqlite3_column_int64(st, 1) : 0;
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW)
 		return sq_err(c, rc);
-	if (cut <= 0)
+	int64_t limit = hi - keep_last; /* the highest id that may go */
+	if (lo == 0 || limit < lo)
+		return 0;
+	/* Event times grow with ids, so the last id older than before_ms is
+	 * found by bisection over primary-key lookups (no time index to keep
+	 * up on every insert). */
+	int64_t cut = lo - 1;
+	int64_t a = lo, b = limit;
+	while (a <= b) {
+		int64_t mid = a + (b - a) / 2, at = 0, id = 0;
+		if ((rc = event_time_at(c, mid, &at, &id)) != 0)
+			return rc;
+		if (id && id <= limit && at < before_ms) {
+			cut = id;
+			a = id + 1;
+		} else {
+			b = mid - 1;
+		}
+	}
+	if (cut < lo)
 		return 0;
 	if (!(st = sq_cached(c, del_sql)))
 		return HERR_STORAGE;
