@@ -211,6 +211,11 @@ void api_set_max_upload(api *a, size_t bytes)
 	a->max_upload = bytes;
 }
 
+void api_set_vapid_public(api *a, const char *key)
+{
+	snprintf(a->vapid_public, sizeof a->vapid_public, "%s", key ? key : "");
+}
+
 void api_set_server(api *a, http_server *server)
 {
 	a->server = server;

@@ -20,6 +20,8 @@ int api_new(svc *s, const ws_options *ws_opt, api **out);
  * to the HTTP server as http_server_options.body_limit with the api as udata. */
 size_t api_body_limit(const char *path, size_t def, void *ud);
 void api_set_max_upload(api *a, size_t bytes);
+/* The VAPID public key (base64url) served to web apps. */
+void api_set_vapid_public(api *a, const char *key);
 
 /* Closes realtime connections (1001) so that the HTTP server can drain. */
 void api_shutdown(api *a);

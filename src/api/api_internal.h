@@ -18,6 +18,7 @@ struct api {
 	http_server *server;
 	rt_hub *hub;
 	size_t max_upload;
+	char vapid_public[128];
 };
 
 typedef void (*api_route_fn)(api *a, http_request *req, const router_params *params);

@@ -219,7 +219,22 @@ ROUTE(r_file_get, V2_FILE_GET)
 ROUTE(r_webhook_put, V2_WEBHOOK_PUT)
 ROUTE(r_webhook_get, V2_WEBHOOK_GET)
 ROUTE(r_webhook_delete, V2_WEBHOOK_DELETE)
+ROUTE(r_push_subscribe, V2_PUSH_SUBSCRIBE)
+ROUTE(r_push_unsubscribe, V2_PUSH_UNSUBSCRIBE)
+ROUTE(r_push_devices, V2_PUSH_DEVICES)
 ROUTE(r_dev_users, V2_DEV_USERS)
+
+/* The VAPID public key a browser subscribes with (applicationServerKey):
+ * public by nature, so no token is needed. */
+static void r_vapid_key(api *a, http_request *req, const router_params *p)
+{
+	(void)p;
+	if (!a->vapid_public[0]) {
+		api_send_error(req, HERR_NOT_FOUND, "vapid key", 0);
+		return;
+	}
+	api_send_json(req, 200, json_pack("{s:s}", "public_key", a->vapid_public), NULL);
+}
 ROUTE(r_dev_login, V2_DEV_LOGIN)
 
 static void webhook_test_done(svc_call *k)
@@ -299,6 +314,10 @@ int api_v2_register(api *a)
 	        {"GET", "/api/v2/webhook", r_webhook_get},
 	        {"DELETE", "/api/v2/webhook", r_webhook_delete},
 	        {"POST", "/api/v2/webhook/test", r_webhook_test},
+	        {"POST", "/api/v2/push/subscriptions", r_push_subscribe},
+	        {"DELETE", "/api/v2/push/subscriptions", r_push_unsubscribe},
+	        {"GET", "/api/v2/push/devices", r_push_devices},
+	        {"GET", "/api/v2/push/vapid-key", r_vapid_key},
 	        {"GET", "/api/v2/dev/users", r_dev_users},
 	        {"POST", "/api/v2/dev/login", r_dev_login},
 	        {"GET", "/ws", rt_route_ws},

@@ -23,6 +23,7 @@
 #include "core/time.h"
 #include "net/http.h"
 #include "push/sms.h"
+#include "push/webpush.h"
 #include "store/store.h"
 #include "svc/chat.h"
 #include "svc/svc.h"
@@ -429,6 +430,7 @@ typedef struct server {
 	uv_loop_t *loop;
 	uv_timer_t prune;
 	uv_timer_t index;
+	webpush_vapid *vapid;
 	int64_t retention_ms, keep_events;
 	store *st;
 	svc *svc;
@@ -702,6 +704,15 @@ static int cmd_serve(int argc, char **argv, cli *c)
 		goto out;
 	}
 	api_set_max_upload(s.api, size);
+	/* The VAPID key pair is made on first start and kept with the data:
+	 * browsers' subscriptions are bound to its public key. */
+	char vapid_path[4200];
+	snprintf(vapid_path, sizeof vapid_path, "%s/vapid.pem", data);
+	if (webpush_vapid_load_or_create(vapid_path, &s.vapid, err, sizeof err) != 0) {
+		die("%s", err);
+		goto out;
+	}
+	api_set_vapid_public(s.api, webpush_vapid_public_b64(s.vapid));
 	ho.body_limit = api_body_limit;
 	bool allow_private = false;
 	if (hconfig_get_bool(c->cfg, "webhooks.allow_private", &allow_private, err, sizeof err) != 0) {
@@ -786,6 +797,7 @@ out:
 	api_free(s.api);
 	svc_free(s.svc);
 	sms_provider_free(s.sms);
+	webpush_vapid_free(s.vapid);
 	uv_loop_close(s.loop);
 	hlog_flush();
 	return exit_code;

@@ -156,6 +156,22 @@ int store_device_set(store_conn *c, int64_t tenant_id, int64_t user_id, const ch
                      int64_t now);
 int store_device_count(store_conn *c, int64_t tenant_id, int64_t user_id, int *out);
 
+typedef struct store_device {
+	int64_t id;
+	char kind[16];     /* "fcm", "apns", "webpush" */
+	const char *token; /* webpush: the endpoint URL; valid during the callback */
+	int64_t created_at, updated_at, dead_at;
+} store_device;
+
+/* Registers a Web Push subscription for the user (a subscription that
+ * belonged to someone else of the tenant moves); keys are base64url. */
+int store_device_put_webpush(store_conn *c, int64_t tenant_id, int64_t user_id, const char *endpoint,
+                             const char *p256dh, const char *auth, int64_t now);
+/* Removes one of the user's devices by kind and token; HERR_NOT_FOUND if not theirs. */
+int store_device_remove(store_conn *c, int64_t tenant_id, int64_t user_id, const char *kind, const char *token);
+int store_device_list(store_conn *c, int64_t tenant_id, int64_t user_id, int (*fn)(void *ud, const store_device *d),
+                      void *ud);
+
 /* ---- sessions (user tokens) ------------------------------------------------ */
 
 int store_session_insert(store_conn *c, int64_t tenant_id, int64_t user_id, const uint8_t token_hash[STORE_TOKEN_HASH],

@@ -40,6 +40,7 @@
 #include "core/sniff.h"
 #include "core/time.h"
 #include "core/validate.h"
+#include "push/webpush.h"
 #include "svc/svc_internal.h"
 
 #define LIMIT_DEFAULT     50
@@ -2234,6 +2235,93 @@ static int op_file_get(store_conn *c, svc_call *k)
 	return 0;
 }
 
+/* ---- Web Push subscriptions --------------------------------------------------------------- */
+
+static int need_user(svc_call *k)
+{
+	return k->is_server ? fail(k, HERR_FORBIDDEN, "subscriptions belong to a user") : 0;
+}
+
+/* The push service endpoint the browser gave: an absolute http(s) URL
+ * without blanks (delivery refuses private addresses like webhooks do). */
+static int push_endpoint(svc_call *k, const char **out)
+{
+	int rc = body_str(k, "endpoint", out, NULL, 2048, true);
+	if (rc)
+		return rc;
+	if (strncmp(*out, "https://", 8) != 0 && strncmp(*out, "http://", 7) != 0)
+		return fail(k, HERR_PUSHTOKEN_INVALID, "endpoint (an http(s) URL)");
+	for (const char *p = *out; *p; p++)
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+			return fail(k, HERR_PUSHTOKEN_INVALID, "endpoint");
+	return 0;
+}
+
+static int op_push_subscribe(store_conn *c, svc_call *k)
+{
+	const char *endpoint;
+	int rc = need_user(k);
+	if (rc || (rc = push_endpoint(k, &endpoint)))
+		return rc;
+	json_t *keys = json_object_get(k->body, "keys");
+	const char *p256dh = json_string_value(json_object_get(keys, "p256dh"));
+	const char *auth = json_string_value(json_object_get(keys, "auth"));
+	webpush_keys wk;
+	if (!p256dh || !auth)
+		return fail(k, HERR_FIELD_MISSING, "keys.p256dh, keys.auth");
+	if (strlen(p256dh) > 200 || strlen(auth) > 100 || webpush_keys_from_b64(p256dh, auth, &wk) != 0)
+		return fail(k, HERR_PUSHTOKEN_INVALID, "keys (p256dh: a P-256 point, auth: 16 bytes, base64url)");
+	int64_t now = htime_now_ms();
+	if ((rc = store_device_put_webpush(c, k->tenant_id, k->user_id, endpoint, p256dh, auth, now)) != 0)
+		return rc;
+	k->status = 201;
+	k->result = json_pack("{s:s,s:s,s:o}", "kind", "webpush", "endpoint", endpoint, "created_at", iso(now));
+	return 0;
+}
+
+static int op_push_unsubscribe(store_conn *c, svc_call *k)
+{
+	const char *endpoint;
+	int rc = need_user(k);
+	if (rc || (rc = push_endpoint(k, &endpoint)))
+		return rc;
+	rc = store_device_remove(c, k->tenant_id, k->user_id, "webpush", endpoint);
+	if (rc == HERR_NOT_FOUND)
+		return fail(k, HERR_NOT_FOUND, "subscription");
+	if (rc == 0)
+		k->result = json_pack("{s:b}", "deleted", 1);
+	return rc;
+}
+
+static int collect_device(void *ud, const store_device *d)
+{
+	page_ctx *p = ud;
+	/* A token is a credential for pushing to the device: show where it
+	 * goes (the push service's origin), never the token itself. */
+	char origin[256] = "";
+	if (strcmp(d->kind, "webpush") == 0 && d->token && webpush_origin(d->token, origin, sizeof origin) != 0)
+		origin[0] = '\0';
+	json_array_append_new(p->items,
+	                      json_pack("{s:I,s:s,s:o,s:o,s:o,s:b}", "id", (json_int_t)d->id, "kind", d->kind,
+	                                "service", origin[0] ? json_string(origin) : json_null(), "created_at",
+	                                iso(d->created_at), "updated_at", iso(d->updated_at), "dead", d->dead_at != 0));
+	return 0;
+}
+
+static int op_push_devices(store_conn *c, svc_call *k)
+{
+	int rc = need_user(k);
+	if (rc)
+		return rc;
+	page_ctx p = {.c = c, .k = k, .items = json_array()};
+	if ((rc = store_device_list(c, k->tenant_id, k->user_id, collect_device, &p)) != 0) {
+		json_decref(p.items);
+		return rc;
+	}
+	k->result = json_pack("{s:o}", "items", p.items);
+	return 0;
+}
+
 /* ---- webhooks (configuration; delivery is svc/webhook.c) ---------------------------------- */
 
 static json_t *webhook_json(const store_webhook *w, bool with_secret)
@@ -2474,6 +2562,9 @@ static const struct {
         [V2_WEBHOOK_PUT] = {op_webhook_put, true, false},
         [V2_WEBHOOK_GET] = {op_webhook_get, false, false},
         [V2_WEBHOOK_DELETE] = {op_webhook_delete, true, false},
+        [V2_PUSH_SUBSCRIBE] = {op_push_subscribe, true, false},
+        [V2_PUSH_UNSUBSCRIBE] = {op_push_unsubscribe, true, false},
+        [V2_PUSH_DEVICES] = {op_push_devices, false, false},
         [V2_DEV_USERS] = {op_dev_users, false, true},
         [V2_DEV_LOGIN] = {op_dev_login, true, true},
         [V2_REPLAY] = {op_replay, false, false},

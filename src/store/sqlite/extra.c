@@ -296,3 +296,66 @@ int store_event_tenant(store_conn *c, int64_t tenant_id, int64_t after, int limi
 	sqlite3_reset(st);
 	return r ? r : rc == SQLITE_DONE ? 0 : sq_err(c, rc);
 }
+
+/* ---- Web Push subscriptions ------------------------------------------------------------- */
+
+int store_device_put_webpush(store_conn *c, int64_t tenant_id, int64_t user_id, const char *endpoint,
+                             const char *p256dh, const char *auth, int64_t now)
+{
+	static const char sql[] =
+	        "INSERT INTO devices(tenant_id, user_id, kind, token, p256dh, auth, created_at, updated_at) "
+	        "VALUES (?, ?, 'webpush', ?, ?, ?, ?, ?) ON CONFLICT(tenant_id, kind, token) DO UPDATE SET "
+	        "user_id = excluded.user_id, p256dh = excluded.p256dh, auth = excluded.auth, "
+	        "updated_at = excluded.updated_at, dead_at = NULL, dead_reason = NULL";
+	sqlite3_stmt *st = sq_cached(c, sql);
+	if (!st)
+		return HERR_STORAGE;
+	sqlite3_bind_int64(st, 1, tenant_id);
+	sqlite3_bind_int64(st, 2, user_id);
+	sqlite3_bind_text(st, 3, endpoint, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, p256dh, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, auth, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, now);
+	sqlite3_bind_int64(st, 7, now);
+	return sq_step_done(c, st);
+}
+
+int store_device_remove(store_conn *c, int64_t tenant_id, int64_t user_id, const char *kind, const char *token)
+{
+	static const char sql[] = "DELETE FROM devices WHERE tenant_id = ? AND user_id = ? AND kind = ? AND token = ?";
+	sqlite3_stmt *st = sq_cached(c, sql);
+	if (!st)
+		return HERR_STORAGE;
+	sqlite3_bind_int64(st, 1, tenant_id);
+	sqlite3_bind_int64(st, 2, user_id);
+	sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, token, -1, SQLITE_STATIC);
+	int rc = sq_step_done(c, st);
+	return rc == 0 && sqlite3_changes(c->db) == 0 ? HERR_NOT_FOUND : rc;
+}
+
+int store_device_list(store_conn *c, int64_t tenant_id, int64_t user_id, int (*fn)(void *ud, const store_device *d),
+                      void *ud)
+{
+	static const char sql[] = "SELECT id, kind, token, created_at, updated_at, coalesce(dead_at, 0) FROM devices "
+	                          "WHERE tenant_id = ? AND user_id = ? ORDER BY id";
+	sqlite3_stmt *st = sq_cached(c, sql);
+	if (!st)
+		return HERR_STORAGE;
+	sqlite3_bind_int64(st, 1, tenant_id);
+	sqlite3_bind_int64(st, 2, user_id);
+	int rc, r = 0;
+	store_device d;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		d.id = sqlite3_column_int64(st, 0);
+		sq_col_copy(st, 1, d.kind, sizeof d.kind);
+		d.token = (const char *)sqlite3_column_text(st, 2);
+		d.created_at = sqlite3_column_int64(st, 3);
+		d.updated_at = sqlite3_column_int64(st, 4);
+		d.dead_at = sqlite3_column_int64(st, 5);
+		if ((r = fn(ud, &d)) != 0)
+			break;
+	}
+	sqlite3_reset(st);
+	return r ? r : rc == SQLITE_DONE ? 0 : sq_err(c, rc);
+}

@@ -198,6 +198,14 @@ const char *const sqlite_migrations[] = {
         "  INSERT INTO messages_fts(messages_fts, rowid, body) VALUES ('delete', old.id, old.title || ' ' || old.body);"
         "  INSERT INTO messages_fts(rowid, body) VALUES (new.id, new.title || ' ' || new.body); END;"
         "DROP INDEX events_created;",
+
+        /* 4: Web Push subscriptions are devices too (kind "webpush", token = the
+	 * push service endpoint) with their encryption keys; devices a
+	 * provider declares dead are kept with when and why, not sent to. */
+        "ALTER TABLE devices ADD COLUMN p256dh TEXT;"
+        "ALTER TABLE devices ADD COLUMN auth TEXT;"
+        "ALTER TABLE devices ADD COLUMN dead_at INTEGER;"
+        "ALTER TABLE devices ADD COLUMN dead_reason TEXT;",
 };
 
 const int sqlite_migration_count = (int)(sizeof sqlite_migrations / sizeof sqlite_migrations[0]);
