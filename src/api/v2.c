@@ -222,6 +222,7 @@ ROUTE(r_webhook_delete, V2_WEBHOOK_DELETE)
 ROUTE(r_push_subscribe, V2_PUSH_SUBSCRIBE)
 ROUTE(r_push_unsubscribe, V2_PUSH_UNSUBSCRIBE)
 ROUTE(r_push_devices, V2_PUSH_DEVICES)
+ROUTE(r_deliveries, V2_DELIVERIES)
 ROUTE(r_dev_users, V2_DEV_USERS)
 
 /* The VAPID public key a browser subscribes with (applicationServerKey):
@@ -317,6 +318,7 @@ int api_v2_register(api *a)
 	        {"POST", "/api/v2/push/subscriptions", r_push_subscribe},
 	        {"DELETE", "/api/v2/push/subscriptions", r_push_unsubscribe},
 	        {"GET", "/api/v2/push/devices", r_push_devices},
+	        {"GET", "/api/v2/chats/{chat}/messages/{seq}/deliveries", r_deliveries},
 	        {"GET", "/api/v2/push/vapid-key", r_vapid_key},
 	        {"GET", "/api/v2/dev/users", r_dev_users},
 	        {"POST", "/api/v2/dev/login", r_dev_login},

@@ -78,6 +78,9 @@ static const struct {
         {"files.max_size", "10M", "largest attachment upload (POST /api/v2/files)"},
         {"webhooks.allow_private", "false",
          "let webhooks reach loopback and private addresses (tests, closed networks)"},
+        {"push.allow_private", "false",
+         "let Web Push endpoints be loopback or private addresses (tests, closed networks)"},
+        {"push.vapid_subject", NULL, "contact sent to push services with VAPID: mailto:… or https://…"},
 };
 
 static hconfig *config_new(void)
@@ -477,6 +480,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	uv_timer_stop(&s->prune);
 	uv_timer_stop(&s->index);
 	svc_webhooks_stop(s->svc);
+	svc_deliveries_stop(s->svc);
 	api_shutdown(s->api);
 	http_server_shutdown(s->http, on_drained, s);
 }
@@ -720,6 +724,16 @@ static int cmd_serve(int argc, char **argv, cli *c)
 		goto out;
 	}
 	svc_webhooks_allow_private(s.svc, allow_private);
+	bool push_private = false;
+	if (hconfig_get_bool(c->cfg, "push.allow_private", &push_private, err, sizeof err) != 0) {
+		die("%s", err);
+		goto out;
+	}
+	if (svc_deliveries_start(s.svc, s.loop, s.vapid, hconfig_get(c->cfg, "push.vapid_subject"), push_private) !=
+	    0) {
+		die("%s", "out of memory");
+		goto out;
+	}
 	if (svc_webhooks_start(s.svc, s.loop) != 0) {
 		die("%s", "out of memory");
 		goto out;
@@ -783,8 +797,10 @@ static int cmd_serve(int argc, char **argv, cli *c)
 	}
 	hlog_msg(HLOG_INFO, "stopped", "all requests finished");
 out:
-	if (s.svc)
+	if (s.svc) {
 		svc_webhooks_stop(s.svc);
+		svc_deliveries_stop(s.svc);
+	}
 	/* The writer finishes and commits everything queued before the store
 	 * closes, so every acknowledged write is on disk. The HTTP server then
 	 * closes its own handles; the walk closes the rest (signals, timers). */

@@ -463,4 +463,42 @@ int store_webhook_list(store_conn *c, int (*fn)(void *ud, const store_webhook *w
 int store_event_tenant(store_conn *c, int64_t tenant_id, int64_t after, int limit,
                        int (*fn)(void *ud, const store_event *e), void *ud);
 
+/* ---- deliveries (the push queue) --------------------------------------------------------- */
+
+/* Queues a delivery of a message to every live Web Push device of a user
+ * (the inbox) or of a chat's members except the sender and those who muted
+ * it. *queued receives how many. */
+int store_delivery_enqueue_user(store_conn *c, int64_t tenant_id, int64_t message_id, int64_t user_id, int64_t now,
+                                int *queued);
+int store_delivery_enqueue_chat(store_conn *c, int64_t tenant_id, int64_t message_id, int64_t chat_id,
+                                int64_t sender_id, int64_t now, int *queued);
+
+typedef struct store_due {
+	int64_t id, tenant_id, message_id, chat_id, seq, device_id;
+	int attempts;
+	const char *kind, *token, *p256dh, *auth; /* the device */
+	const char *title, *body;                 /* the message */
+	int64_t unread;                           /* the recipient's unread total (the badge) */
+} store_due;
+
+/* Queued deliveries whose time has come, oldest first. */
+int store_delivery_due(store_conn *c, int64_t now, int limit, int (*fn)(void *ud, const store_due *d), void *ud);
+
+typedef enum store_delivery_outcome { STORE_SENT, STORE_RETRY, STORE_DEAD, STORE_FAILED } store_delivery_outcome;
+
+/* Records a provider's answer: sent (and the message's send date), retry at
+ * next_try, dead (the device is marked dead too) or failed. */
+int store_delivery_result(store_conn *c, int64_t id, store_delivery_outcome outcome, const char *reason,
+                          int64_t next_try, int64_t now);
+
+typedef struct store_delivery {
+	int64_t id, user_id;
+	const char *kind, *status, *reason;
+	int attempts;
+	int64_t queued_at, sent_at, delivered_at, failed_at;
+} store_delivery;
+
+int store_delivery_list(store_conn *c, int64_t tenant_id, int64_t message_id,
+                        int (*fn)(void *ud, const store_delivery *d), void *ud);
+
 #endif

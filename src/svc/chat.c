@@ -1646,6 +1646,11 @@ static int op_msg_post(store_conn *c, svc_call *k)
 		free(extra_s);
 		return rc;
 	}
+	int queued = 0;
+	if ((rc = store_delivery_enqueue_chat(c, k->tenant_id, m.id, ch.id, sender, m.created_at, &queued)) != 0) {
+		free(extra_s);
+		return rc;
+	}
 	name_cache nc = {0};
 	json_t *mj = msg_json(c, k->tenant_id, &m, &nc);
 	free(extra_s);
@@ -2322,6 +2327,62 @@ static int op_push_devices(store_conn *c, svc_call *k)
 	return 0;
 }
 
+/* ---- delivery status ----------------------------------------------------------------------- */
+
+typedef struct deliveries_page {
+	store_conn *c;
+	svc_call *k;
+	json_t *items;
+	name_cache names;
+} deliveries_page;
+
+static int collect_delivery(void *ud, const store_delivery *d)
+{
+	deliveries_page *p = ud;
+	const char *pub, *name;
+	sender_info(p->c, p->k->tenant_id, d->user_id, &p->names, &pub, &name);
+	json_t *o = json_pack("{s:I,s:o,s:s,s:s,s:o,s:i,s:o,s:o,s:o,s:o}", "id", (json_int_t)d->id, "user",
+	                      pub ? json_string(pub) : json_null(), "channel", d->kind, "status", d->status, "reason",
+	                      d->reason ? json_string(d->reason) : json_null(), "attempts", d->attempts, "queued_at",
+	                      iso(d->queued_at), "sent_at", iso(d->sent_at), "delivered_at", iso(d->delivered_at),
+	                      "failed_at", iso(d->failed_at));
+	json_array_append_new(p->items, o);
+	return 0;
+}
+
+static int op_deliveries(store_conn *c, svc_call *k)
+{
+	store_chat ch;
+	store_member me;
+	bool member;
+	store_msg m;
+	int rc = load_chat(c, k, &ch, &me, &member);
+	if (rc)
+		return rc;
+	if ((rc = store_msg_get(c, k->tenant_id, ch.id, k->p_seq, &m)) == HERR_NOT_FOUND)
+		return fail(k, HERR_NOT_FOUND, "message");
+	if (rc)
+		return rc;
+	/* The sender sees where their message went; so do the chat's admins. */
+	if (!k->is_server && m.sender_id != k->user_id && rank(c, k, &me, member) < 3)
+		return fail(k, HERR_FORBIDDEN, NULL);
+	int64_t message_id = m.id;
+	deliveries_page *p = calloc(1, sizeof *p);
+	if (!p)
+		return HERR_NOMEM;
+	p->c = c;
+	p->k = k;
+	p->items = json_array();
+	rc = store_delivery_list(c, k->tenant_id, message_id, collect_delivery, p);
+	if (rc == 0)
+		k->result = json_pack("{s:I,s:I,s:o}", "chat", (json_int_t)ch.id, "seq", (json_int_t)k->p_seq, "items",
+		                      p->items);
+	else
+		json_decref(p->items);
+	free(p);
+	return rc;
+}
+
 /* ---- webhooks (configuration; delivery is svc/webhook.c) ---------------------------------- */
 
 static json_t *webhook_json(const store_webhook *w, bool with_secret)
@@ -2565,6 +2626,7 @@ static const struct {
         [V2_PUSH_SUBSCRIBE] = {op_push_subscribe, true, false},
         [V2_PUSH_UNSUBSCRIBE] = {op_push_unsubscribe, true, false},
         [V2_PUSH_DEVICES] = {op_push_devices, false, false},
+        [V2_DELIVERIES] = {op_deliveries, false, false},
         [V2_DEV_USERS] = {op_dev_users, false, true},
         [V2_DEV_LOGIN] = {op_dev_login, true, true},
         [V2_REPLAY] = {op_replay, false, false},

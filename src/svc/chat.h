@@ -28,42 +28,43 @@ typedef enum svc_v2_op {
 	V2_CHAT_BY_REF_PUT, /* path ref_type, ref_id; body {title, description?, avatar_url?, members:[{user, role}]} */
 	V2_CHAT_BY_REF_GET,
 	/* both */
-	V2_ME,               /* the caller */
-	V2_CHAT_CREATE,      /* body {type, title?, description?, avatar_url?, members:[user|{user,role}], ref?} */
-	V2_CHAT_LIST,        /* query cursor, limit (server: query user) */
-	V2_CHAT_GET,         /* path chat */
-	V2_CHAT_PATCH,       /* path chat; body {title?, description?, avatar_url?} */
-	V2_CHAT_DELETE,      /* path chat */
-	V2_CHAT_RESTORE,     /* path chat */
-	V2_MEMBER_LIST,      /* path chat */
-	V2_MEMBER_ADD,       /* path chat; body {user, role?} */
-	V2_MEMBER_PATCH,     /* path chat, user; body {role} */
-	V2_MEMBER_REMOVE,    /* path chat, user */
-	V2_SETTINGS,         /* path chat; body {pinned?, muted?} */
-	V2_MSG_POST,         /* path chat; body {text, client_id?, reply_to?, attachments?, (server) sender?, title?} */
-	V2_MSG_PAGE,         /* path chat; query before|after, limit */
-	V2_MSG_PATCH,        /* path chat, seq; body {text} */
-	V2_MSG_DELETE,       /* path chat, seq */
-	V2_READ,             /* path chat; body {seq} */
-	V2_READS,            /* path chat, seq */
-	V2_SEARCH,           /* query q, limit */
-	V2_TOPIC_PUT,        /* (server) path topic; body {access, roles?, users?, keep?} */
-	V2_TOPIC_PUBLISH,    /* (server) path topic; body {data} */
-	V2_TOPIC_EVENTS,     /* path topic; query after, limit */
-	V2_TOPIC_SUBSCRIBE,  /* realtime: path topic, pos = after → events since */
-	V2_FILE_UPLOAD,      /* upload bytes, query name → writes the file, then V2_FILE_COMMIT */
-	V2_FILE_COMMIT,      /* (chained) records the file */
-	V2_FILE_GET,         /* path file → bytes and type */
-	V2_WEBHOOK_PUT,      /* (server) body {url} → {url, secret} */
-	V2_WEBHOOK_GET,      /* (server) */
-	V2_WEBHOOK_DELETE,   /* (server) */
-	V2_PUSH_SUBSCRIBE,   /* (user) body {endpoint, keys:{p256dh, auth}}: a Web Push subscription */
-	V2_PUSH_UNSUBSCRIBE, /* (user) body {endpoint} */
-	V2_PUSH_DEVICES,     /* (user) the caller's push devices */
-	V2_DEV_USERS,        /* development login: query inn → users (only when enabled) */
-	V2_DEV_LOGIN,        /* development login: body {inn, user} → session */
-	V2_REPLAY,           /* realtime resume: pos → events */
-	V2_SUBSCRIBE_INIT,   /* realtime: the caller's chat ids and the stream head */
+	V2_ME,              /* the caller */
+	V2_CHAT_CREATE,     /* body {type, title?, description?, avatar_url?, members:[user|{user,role}], ref?} */
+	V2_CHAT_LIST,       /* query cursor, limit (server: query user) */
+	V2_CHAT_GET,        /* path chat */
+	V2_CHAT_PATCH,      /* path chat; body {title?, description?, avatar_url?} */
+	V2_CHAT_DELETE,     /* path chat */
+	V2_CHAT_RESTORE,    /* path chat */
+	V2_MEMBER_LIST,     /* path chat */
+	V2_MEMBER_ADD,      /* path chat; body {user, role?} */
+	V2_MEMBER_PATCH,    /* path chat, user; body {role} */
+	V2_MEMBER_REMOVE,   /* path chat, user */
+	V2_SETTINGS,        /* path chat; body {pinned?, muted?} */
+	V2_MSG_POST,        /* path chat; body {text, client_id?, reply_to?, attachments?, (server) sender?, title?} */
+	V2_MSG_PAGE,        /* path chat; query before|after, limit */
+	V2_MSG_PATCH,       /* path chat, seq; body {text} */
+	V2_MSG_DELETE,      /* path chat, seq */
+	V2_READ,            /* path chat; body {seq} */
+	V2_READS,           /* path chat, seq */
+	V2_SEARCH,          /* query q, limit */
+	V2_TOPIC_PUT,       /* (server) path topic; body {access, roles?, users?, keep?} */
+	V2_TOPIC_PUBLISH,   /* (server) path topic; body {data} */
+	V2_TOPIC_EVENTS,    /* path topic; query after, limit */
+	V2_TOPIC_SUBSCRIBE, /* realtime: path topic, pos = after → events since */
+	V2_FILE_UPLOAD,     /* upload bytes, query name → writes the file, then V2_FILE_COMMIT */
+	V2_FILE_COMMIT,     /* (chained) records the file */
+	V2_FILE_GET,        /* path file → bytes and type */
+	V2_WEBHOOK_PUT,     /* (server) body {url} → {url, secret} */
+	V2_WEBHOOK_GET,     /* (server) */
+	V2_WEBHOOK_DELETE,  /* (server) */
+	V2_PUSH_SUBSCRIBE,  /* (user) body {endpoint, keys:{p256dh, auth}}: a Web Push subscription */
+	V2_PUSH_UNSUBSCRIBE,
+	/* (user) body {endpoint} */ V2_PUSH_DEVICES, /* (user) the caller's push devices */
+	V2_DELIVERIES,                                /* path chat, seq: each recipient device's delivery status */
+	V2_DEV_USERS,                                 /* development login: query inn → users (only when enabled) */
+	V2_DEV_LOGIN,                                 /* development login: body {inn, user} → session */
+	V2_REPLAY,                                    /* realtime resume: pos → events */
+	V2_SUBSCRIBE_INIT,                            /* realtime: the caller's chat ids and the stream head */
 	V2_OP_COUNT
 } svc_v2_op;
 
@@ -150,6 +151,14 @@ void svc_v2(svc *s, svc_call *k, svc_v2_op op);
 
 /* Frees results and events (not the caller's inputs). */
 void svc_call_free_results(svc_call *k);
+
+/* Push deliveries (svc/delivery.c): the dispatcher of the durable push
+ * queue. vapid must outlive it; subject is the VAPID contact (mailto: or
+ * https:, may be NULL); allow_private lets endpoints be private addresses. */
+struct webpush_vapid;
+int svc_deliveries_start(svc *s, uv_loop_t *loop, const struct webpush_vapid *vapid, const char *subject,
+                         bool allow_private);
+void svc_deliveries_stop(svc *s);
 
 /* Webhook deliveries (svc/webhook.c): starts the dispatcher on the loop. */
 int svc_webhooks_start(svc *s, uv_loop_t *loop);

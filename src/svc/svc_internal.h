@@ -24,6 +24,7 @@ struct svc {
 	char jwt_audience[256];
 	char data_dir[2048];
 	struct webhooks *webhooks;
+	struct deliveries *deliveries;
 	bool webhooks_allow_private;
 };
 

@@ -359,3 +359,186 @@ int store_device_list(store_conn *c, int64_t tenant_id, int64_t user_id, int (*f
 	sqlite3_reset(st);
 	return r ? r : rc == SQLITE_DONE ? 0 : sq_err(c, rc);
 }
+
+/* ---- deliveries ------------------------------------------------------------------------- */
+
+static int enqueue(store_conn *c, sqlite3_stmt *st, int *queued)
+{
+	int rc = sq_step_done(c, st);
+	*queued = rc == 0 ? sqlite3_changes(c->db) : 0;
+	return rc;
+}
+
+int store_delivery_enqueue_user(store_conn *c, int64_t tenant_id, int64_t message_id, int64_t user_id, int64_t now,
+                                int *queued)
+{
+	static const char sql[] =
+	        "INSERT INTO deliveries(tenant_id, message_id, user_id, device_id, status, next_try_at, queued_at) "
+	        "SELECT ?1, ?2, d.user_id, d.id, 'queued', ?4, ?4 FROM devices d "
+	        "WHERE d.tenant_id = ?1 AND d.user_id = ?3 AND d.kind = 'webpush' AND d.dead_at IS NULL";
+	sqlite3_stmt *st = sq_cached(c, sql);
+	if (!st)
+		return HERR_STORAGE;
+	sqlite3_bind_int64(st, 1, tenant_id);
+	sqlite3_bind_int64(st, 2, message_id);
+	sqlite3_bind_int64(st, 3, user_id);
+	sqlite3_bind_int64(st, 4, now);
+	return enqueue(c, st, queued);
+}
+
+int store_delivery_enqueue_chat(store_conn *c, int64_t tenant_id, int64_t message_id, int64_t chat_id,
+                                int64_t sender_id, int64_t now, int *queued)
+{
+	static const char sql[] =
+	        "INSERT INTO deliveries(tenant_id, message_id, user_id, device_id, status, next_try_at, queued_at) "
+	        "SELECT ?1, ?2, d.user_id, d.id, 'queued', ?5, ?5 FROM chat_members m "
+	        "JOIN devices d ON d.user_id = m.user_id AND d.tenant_id = ?1 "
+	        "WHERE m.tenant_id = ?1 AND m.chat_id = ?3 AND m.user_id != ?4 AND m.muted = 0 "
+	        "AND d.kind = 'webpush' AND d.dead_at IS NULL";
+	sqlite3_stmt *st = sq_cached(c, sql);
+	if (!st)
+		return HERR_STORAGE;
+	sqlite3_bind_int64(st, 1, tenant_id);
+	sqlite3_bind_int64(st, 2, message_id);
+	sqlite3_bind_int64(st, 3, chat_id);
+	sqlite3_bind_int64(st, 4, sender_id);
+	sqlite3_bind_int64(st, 5, now);
+	return enqueue(c, st, queued);
+}
+
+int store_delivery_due(store_conn *c, int64_t now, int limit, int (*fn)(void *ud, const store_due *d), void *ud)
+{
+	static const char sql[] =
+	        "SELECT q.id, q.tenant_id, q.message_id, m.chat_id, m.seq, q.device_id, q.attempts, d.kind, d.token, "
+	        "coalesce(d.p256dh, ''), coalesce(d.auth, ''), m.title, m.body, "
+	        "(SELECT coalesce(sum(max(ch.last_seq - cm.last_read_seq, 0)), 0) FROM chat_members cm "
+	        " JOIN chats ch ON ch.id = cm.chat_id WHERE cm.user_id = q.user_id AND ch.deleted_at IS NULL) "
+	        "FROM deliveries q JOIN devices d ON d.id = q.device_id JOIN messages m ON m.id = q.message_id "
+	        "WHERE q.status = 'queued' AND q.next_try_at <= ? ORDER BY q.next_try_at, q.id LIMIT ?";
+	sqlite3_stmt *st = sq_cached(c, sql);
+	if (!st)
+		return HERR_STORAGE;
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int(st, 2, limit);
+	int rc, r = 0;
+	store_due d;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		d.id = sqlite3_column_int64(st, 0);
+		d.tenant_id = sqlite3_column_int64(st, 1);
+		d.message_id = sqlite3_column_int64(st, 2);
+		d.chat_id = sqlite3_column_int64(st, 3);
+		d.seq = sqlite3_column_int64(st, 4);
+		d.device_id = sqlite3_column_int64(st, 5);
+		d.attempts = sqlite3_column_int(st, 6);
+		d.kind = (const char *)sqlite3_column_text(st, 7);
+		d.token = (const char *)sqlite3_column_text(st, 8);
+		d.p256dh = (const char *)sqlite3_column_text(st, 9);
+		d.auth = (const char *)sqlite3_column_text(st, 10);
+		d.title = (const char *)sqlite3_column_text(st, 11);
+		d.body = (const char *)sqlite3_column_text(st, 12);
+		d.unread = sqlite3_column_int64(st, 13);
+		if ((r = fn(ud, &d)) != 0)
+			break;
+	}
+	sqlite3_reset(st);
+	return r ? r : rc == SQLITE_DONE ? 0 : sq_err(c, rc);
+}
+
+int store_delivery_result(store_conn *c, int64_t id, store_delivery_outcome outcome, const char *reason,
+                          int64_t next_try, int64_t now)
+{
+	static const char sent_sql[] =
+	        "UPDATE deliveries SET status = 'sent', sent_at = ?2, attempts = attempts + 1, reason = NULL "
+	        "WHERE id = ?1 AND status = 'queued' RETURNING message_id";
+	static const char msg_sql[] = "UPDATE messages SET sent_at = coalesce(sent_at, ?2) WHERE id = ?1";
+	static const char retry_sql[] =
+	        "UPDATE deliveries SET attempts = attempts + 1, next_try_at = ?3, reason = ?4 WHERE id = ?1 "
+	        "AND status = 'queued' AND ?2 = ?2";
+	static const char fail_sql[] = "UPDATE deliveries SET status = 'failed', failed_at = ?2, reason = ?3, "
+	                               "attempts = attempts + 1 WHERE id = ?1 AND status = 'queued'";
+	static const char dead_sql[] =
+	        "UPDATE devices SET dead_at = ?2, dead_reason = ?3 WHERE id = (SELECT device_id FROM deliveries "
+	        "WHERE id = ?1)";
+	sqlite3_stmt *st;
+	int rc;
+	switch (outcome) {
+	case STORE_SENT: {
+		if (!(st = sq_cached(c, sent_sql)))
+			return HERR_STORAGE;
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, now);
+		rc = sqlite3_step(st);
+		int64_t message_id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+		while (rc == SQLITE_ROW)
+			rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			return sq_err(c, rc);
+		if (!message_id)
+			return 0;
+		if (!(st = sq_cached(c, msg_sql)))
+			return HERR_STORAGE;
+		sqlite3_bind_int64(st, 1, message_id);
+		sqlite3_bind_int64(st, 2, now);
+		return sq_step_done(c, st);
+	}
+	case STORE_RETRY:
+		if (!(st = sq_cached(c, retry_sql)))
+			return HERR_STORAGE;
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, now);
+		sqlite3_bind_int64(st, 3, next_try);
+		sq_bind_opt_text(st, 4, reason);
+		return sq_step_done(c, st);
+	case STORE_DEAD:
+		if (!(st = sq_cached(c, dead_sql)))
+			return HERR_STORAGE;
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, now);
+		sq_bind_opt_text(st, 3, reason);
+		if ((rc = sq_step_done(c, st)) != 0)
+			return rc;
+		/* fall through: the delivery itself failed */
+		__attribute__((fallthrough));
+	case STORE_FAILED:
+		if (!(st = sq_cached(c, fail_sql)))
+			return HERR_STORAGE;
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, now);
+		sq_bind_opt_text(st, 3, reason);
+		return sq_step_done(c, st);
+	}
+	return HERR_INTERNAL;
+}
+
+int store_delivery_list(store_conn *c, int64_t tenant_id, int64_t message_id,
+                        int (*fn)(void *ud, const store_delivery *d), void *ud)
+{
+	static const char sql[] =
+	        "SELECT q.id, q.user_id, d.kind, q.status, q.reason, q.attempts, q.queued_at, coalesce(q.sent_at, 0), "
+	        "coalesce(q.delivered_at, 0), coalesce(q.failed_at, 0) FROM deliveries q JOIN devices d ON d.id = "
+	        "q.device_id WHERE q.tenant_id = ? AND q.message_id = ? ORDER BY q.id";
+	sqlite3_stmt *st = sq_cached(c, sql);
+	if (!st)
+		return HERR_STORAGE;
+	sqlite3_bind_int64(st, 1, tenant_id);
+	sqlite3_bind_int64(st, 2, message_id);
+	int rc, r = 0;
+	store_delivery d;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		d.id = sqlite3_column_int64(st, 0);
+		d.user_id = sqlite3_column_int64(st, 1);
+		d.kind = (const char *)sqlite3_column_text(st, 2);
+		d.status = (const char *)sqlite3_column_text(st, 3);
+		d.reason = (const char *)sqlite3_column_text(st, 4);
+		d.attempts = sqlite3_column_int(st, 5);
+		d.queued_at = sqlite3_column_int64(st, 6);
+		d.sent_at = sqlite3_column_int64(st, 7);
+		d.delivered_at = sqlite3_column_int64(st, 8);
+		d.failed_at = sqlite3_column_int64(st, 9);
+		if ((r = fn(ud, &d)) != 0)
+			break;
+	}
+	sqlite3_reset(st);
+	return r ? r : rc == SQLITE_DONE ? 0 : sq_err(c, rc);
+}

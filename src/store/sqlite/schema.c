@@ -206,6 +206,27 @@ const char *const sqlite_migrations[] = {
         "ALTER TABLE devices ADD COLUMN auth TEXT;"
         "ALTER TABLE devices ADD COLUMN dead_at INTEGER;"
         "ALTER TABLE devices ADD COLUMN dead_reason TEXT;",
+
+        /* 5: one delivery record per message and recipient device: queued, sent
+	 * (the push service accepted it), delivered, read or failed, with the
+	 * time of each step; queued rows are the durable push queue. */
+        "CREATE TABLE deliveries ("
+        "  id INTEGER PRIMARY KEY,"
+        "  tenant_id INTEGER NOT NULL,"
+        "  message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
+        "  user_id INTEGER NOT NULL,"
+        "  device_id INTEGER NOT NULL REFERENCES devices(id) ON DELETE CASCADE,"
+        "  status TEXT NOT NULL,"
+        "  reason TEXT,"
+        "  attempts INTEGER NOT NULL DEFAULT 0,"
+        "  next_try_at INTEGER NOT NULL,"
+        "  queued_at INTEGER NOT NULL,"
+        "  sent_at INTEGER,"
+        "  delivered_at INTEGER,"
+        "  failed_at INTEGER);"
+        "CREATE INDEX deliveries_due ON deliveries(next_try_at) WHERE status = 'queued';"
+        "CREATE INDEX deliveries_message ON deliveries(message_id);"
+        "CREATE INDEX deliveries_device ON deliveries(device_id);",
 };
 
 const int sqlite_migration_count = (int)(sizeof sqlite_migrations / sizeof sqlite_migrations[0]);
