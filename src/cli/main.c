@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,8 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "net/http.h"
+#include "push/apns.h"
+#include "push/fcm.h"
 #include "push/sms.h"
 #include "push/webpush.h"
 #include "store/store.h"
@@ -81,6 +84,13 @@ static const struct {
         {"push.allow_private", "false",
          "let Web Push endpoints be loopback or private addresses (tests, closed networks)"},
         {"push.vapid_subject", NULL, "contact sent to push services with VAPID: mailto:… or https://…"},
+        {"push.fcm.service_account", NULL, "FCM: the service-account key file (JSON) of the Firebase project"},
+        {"push.fcm.endpoint", NULL, "FCM: API base URL (default https://fcm.googleapis.com)"},
+        {"push.apns.key", NULL, "APNs: the .p8 key file (token-based authentication)"},
+        {"push.apns.key_id", NULL, "APNs: the key's id (10 characters)"},
+        {"push.apns.team_id", NULL, "APNs: the team id (10 characters)"},
+        {"push.apns.topic", NULL, "APNs: the app's bundle id"},
+        {"push.apns.endpoint", NULL, "APNs: base URL (default https://api.push.apple.com)"},
 };
 
 static hconfig *config_new(void)
@@ -610,6 +620,65 @@ static int build_settings(hconfig *cfg, svc_settings *ss, http_server_options *h
 	return 0;
 }
 
+/* Reads a whole (small) file: keys and service accounts. */
+static char *read_small_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	char *buf = malloc(65537);
+	size_t n = buf ? fread(buf, 1, 65536, f) : 0;
+	fclose(f);
+	if (!buf || n == 0 || n == 65536) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+/* FCM and APNs clients from the configuration, when it names them. */
+static int start_providers(hconfig *cfg, uv_loop_t *loop, fcm_client **fcm, apns_client **apns)
+{
+	char err[512];
+	size_t len = 0;
+	const char *path = hconfig_get(cfg, "push.fcm.service_account");
+	if (path && *path) {
+		char *json = read_small_file(path, &len);
+		if (!json)
+			return die("push.fcm.service_account: cannot read %s", path);
+		fcm_config fc = {.loop = loop,
+		                 .service_account = json,
+		                 .service_account_len = len,
+		                 .endpoint = hconfig_get(cfg, "push.fcm.endpoint")};
+		int rc = fcm_client_new(&fc, fcm, err, sizeof err);
+		sodium_memzero(json, len);
+		free(json);
+		if (rc != 0)
+			return die("push.fcm: %s", err);
+	}
+	path = hconfig_get(cfg, "push.apns.key");
+	if (path && *path) {
+		char *pem = read_small_file(path, &len);
+		if (!pem)
+			return die("push.apns.key: cannot read %s", path);
+		apns_config ac = {.loop = loop,
+		                  .team_id = hconfig_get(cfg, "push.apns.team_id"),
+		                  .key_id = hconfig_get(cfg, "push.apns.key_id"),
+		                  .key_pem = pem,
+		                  .key_pem_len = len,
+		                  .topic = hconfig_get(cfg, "push.apns.topic"),
+		                  .endpoint = hconfig_get(cfg, "push.apns.endpoint")};
+		int rc = apns_client_new(&ac, apns, err, sizeof err);
+		sodium_memzero(pem, len);
+		free(pem);
+		if (rc != 0)
+			return die("push.apns: %s", err);
+	}
+	return 0;
+}
+
 static int cmd_serve(int argc, char **argv, cli *c)
 {
 	int rc = parse_flags(argc, argv, c, usage_serve);
@@ -729,8 +798,12 @@ static int cmd_serve(int argc, char **argv, cli *c)
 		die("%s", err);
 		goto out;
 	}
-	if (svc_deliveries_start(s.svc, s.loop, s.vapid, hconfig_get(c->cfg, "push.vapid_subject"), push_private) !=
-	    0) {
+	fcm_client *fcm = NULL;
+	apns_client *apns = NULL;
+	if (start_providers(c->cfg, s.loop, &fcm, &apns) != 0)
+		goto out;
+	if (svc_deliveries_start(s.svc, s.loop, s.vapid, hconfig_get(c->cfg, "push.vapid_subject"), push_private, fcm,
+	                         apns) != 0) {
 		die("%s", "out of memory");
 		goto out;
 	}

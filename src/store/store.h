@@ -468,10 +468,14 @@ int store_event_tenant(store_conn *c, int64_t tenant_id, int64_t after, int limi
 /* Queues a delivery of a message to every live Web Push device of a user
  * (the inbox) or of a chat's members except the sender and those who muted
  * it. *queued receives how many. */
+/* kinds: which device kinds have a configured provider (STORE_PUSH_* bits). */
+#define STORE_PUSH_WEBPUSH 1
+#define STORE_PUSH_FCM     2
+#define STORE_PUSH_APNS    4
 int store_delivery_enqueue_user(store_conn *c, int64_t tenant_id, int64_t message_id, int64_t user_id, int64_t now,
-                                int *queued);
+                                unsigned kinds, int *queued);
 int store_delivery_enqueue_chat(store_conn *c, int64_t tenant_id, int64_t message_id, int64_t chat_id,
-                                int64_t sender_id, int64_t now, int *queued);
+                                int64_t sender_id, int64_t now, unsigned kinds, int *queued);
 
 typedef struct store_due {
 	int64_t id, tenant_id, message_id, chat_id, seq, device_id;

@@ -1647,7 +1647,8 @@ static int op_msg_post(store_conn *c, svc_call *k)
 		return rc;
 	}
 	int queued = 0;
-	if ((rc = store_delivery_enqueue_chat(c, k->tenant_id, m.id, ch.id, sender, m.created_at, &queued)) != 0) {
+	if ((rc = store_delivery_enqueue_chat(c, k->tenant_id, m.id, ch.id, sender, m.created_at, k->svc_->push_kinds,
+	                                      &queued)) != 0) {
 		free(extra_s);
 		return rc;
 	}

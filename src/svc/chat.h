@@ -156,8 +156,12 @@ void svc_call_free_results(svc_call *k);
  * queue. vapid must outlive it; subject is the VAPID contact (mailto: or
  * https:, may be NULL); allow_private lets endpoints be private addresses. */
 struct webpush_vapid;
+struct fcm_client;
+struct apns_client;
+/* fcm/apns (may be NULL): clients for Android and iOS devices registered
+ * through /api/v1/updatepushtoken; the dispatcher closes them on stop. */
 int svc_deliveries_start(svc *s, uv_loop_t *loop, const struct webpush_vapid *vapid, const char *subject,
-                         bool allow_private);
+                         bool allow_private, struct fcm_client *fcm, struct apns_client *apns);
 void svc_deliveries_stop(svc *s);
 
 /* Webhook deliveries (svc/webhook.c): starts the dispatcher on the loop. */

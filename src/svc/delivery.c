@@ -29,6 +29,8 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "core/validate.h"
+#include "push/apns.h"
+#include "push/fcm.h"
 #include "push/http_client.h"
 #include "push/webpush.h"
 #include "svc/chat.h"
@@ -43,7 +45,9 @@
 typedef struct push_job {
 	int64_t id, message_id, chat_id, seq, unread;
 	int attempts;
-	char *endpoint;
+	char kind[16];
+	char *title, *body; /* FCM and APNs build their own payloads */
+	char *endpoint;     /* webpush: the endpoint; fcm/apns: the device token */
 	webpush_keys keys;
 	char *payload;
 } push_job;
@@ -53,6 +57,8 @@ struct deliveries {
 	hclient *http;
 	uv_timer_t *tick;
 	const webpush_vapid *vapid;
+	fcm_client *fcm;
+	apns_client *apns;
 	char subject[256];
 	bool allow_private;
 	i64map inflight; /* delivery id → push_job being sent */
@@ -80,10 +86,15 @@ static int collect_due(void *ud, const store_due *x)
 	j->seq = x->seq;
 	j->attempts = x->attempts;
 	j->unread = x->unread;
-	if (strcmp(x->kind, "webpush") != 0 || webpush_keys_from_b64(x->p256dh, x->auth, &j->keys) != 0)
-		j->endpoint = NULL; /* recorded as failed on the loop */
-	else
+	hstrlcpy(j->kind, x->kind, sizeof j->kind);
+	if (strcmp(x->kind, "webpush") == 0) {
+		if (webpush_keys_from_b64(x->p256dh, x->auth, &j->keys) == 0)
+			j->endpoint = strdup(x->token);
+	} else {
 		j->endpoint = strdup(x->token);
+		j->title = strdup(x->title ? x->title : "");
+		j->body = strdup(x->body ? x->body : "");
+	}
 	/* What the service worker shows: title and text cut to fit one record
 	 * (the payload never exceeds WEBPUSH_PLAINTEXT_MAX, cut on a character
 	 * boundary), the chat and seq to open, and the delivery id to ack. */
@@ -148,6 +159,8 @@ static void result_done(void *arg, int rc)
 	if (j) {
 		free(j->endpoint);
 		free(j->payload);
+		free(j->title);
+		free(j->body);
 		free(j);
 	}
 	struct deliveries *d = x->d;
@@ -230,8 +243,104 @@ static void on_sent(void *ud, const hclient_response *res)
 	}
 }
 
+/* FCM and APNs answer with a provider-neutral result. */
+typedef struct provider_ctx {
+	struct deliveries *d;
+	int64_t id;
+	char channel[8];
+} provider_ctx;
+
+static void on_provider(void *ud, const push_result *r)
+{
+	provider_ctx *x = ud;
+	struct deliveries *d = x->d;
+	push_job *j = i64map_get(&d->inflight, x->id);
+	hlog_line l;
+	hlog_begin(&l, r->outcome == PUSH_OK ? HLOG_INFO : HLOG_WARN, "push");
+	hlog_int(&l, "delivery", x->id);
+	hlog_str(&l, "channel", x->channel);
+	hlog_int(&l, "status", r->http_status);
+	hlog_str(&l, "outcome", push_outcome_name(r->outcome));
+	if (r->reason[0])
+		hlog_str(&l, "reason", r->reason);
+	hlog_end(&l);
+	free(x);
+	if (!j)
+		return;
+	switch (r->outcome) {
+	case PUSH_OK:
+		record(d, j, STORE_SENT, NULL, 0);
+		break;
+	case PUSH_RETRY:
+		record(d, j, STORE_RETRY, r->reason, r->retry_after_ms);
+		break;
+	case PUSH_DEAD_TOKEN:
+		record(d, j, STORE_DEAD, r->reason[0] ? r->reason : "token dead", 0);
+		break;
+	default:
+		record(d, j, STORE_FAILED, r->reason[0] ? r->reason : "refused", 0);
+		break;
+	}
+}
+
+static void send_native(struct deliveries *d, push_job *j)
+{
+	provider_ctx *x = calloc(1, sizeof *x);
+	if (!x) {
+		record(d, j, STORE_RETRY, "out of memory", 0);
+		return;
+	}
+	x->d = d;
+	x->id = j->id;
+	hstrlcpy(x->channel, j->kind, sizeof x->channel);
+	char chat[24], seq[24], delivery[24], collapse[32];
+	snprintf(chat, sizeof chat, "%lld", (long long)j->chat_id);
+	snprintf(seq, sizeof seq, "%lld", (long long)j->seq);
+	snprintf(delivery, sizeof delivery, "%lld", (long long)j->id);
+	snprintf(collapse, sizeof collapse, "d%lld", (long long)j->id);
+	const push_kv data[] = {{"chat", chat}, {"seq", seq}, {"delivery", delivery}};
+	int rc;
+	if (strcmp(j->kind, "fcm") == 0) {
+		fcm_message m = {.title = j->title,
+		                 .body = j->body,
+		                 .data = data,
+		                 .data_count = 3,
+		                 .collapse_key = collapse,
+		                 .ttl_s = TTL_S,
+		                 .has_badge = true,
+		                 .badge = (int)j->unread};
+		rc = fcm_send(d->fcm, j->endpoint, &m, on_provider, x);
+	} else {
+		apns_message m = {.type = APNS_PUSH_ALERT,
+		                  .title = j->title,
+		                  .body = j->body,
+		                  .has_badge = true,
+		                  .badge = (int)j->unread,
+		                  .data = data,
+		                  .data_count = 3,
+		                  .expiration = htime_now_ms() / 1000 + TTL_S,
+		                  .collapse_id = collapse};
+		rc = apns_send(d->apns, j->endpoint, &m, on_provider, x);
+	}
+	if (rc != 0) {
+		free(x);
+		record(d, j, STORE_RETRY, "could not start the request", 0);
+	}
+}
+
 static void send_one(struct deliveries *d, push_job *j)
 {
+	if ((strcmp(j->kind, "fcm") == 0 && d->fcm) || (strcmp(j->kind, "apns") == 0 && d->apns)) {
+		if (!j->endpoint || !j->title || !j->body)
+			record(d, j, STORE_RETRY, "out of memory", 0);
+		else
+			send_native(d, j);
+		return;
+	}
+	if (strcmp(j->kind, "webpush") != 0) {
+		record(d, j, STORE_FAILED, "no provider configured for this device", 0);
+		return;
+	}
 	if (!j->endpoint || !j->payload) {
 		record(d, j, STORE_FAILED, "not a usable Web Push subscription", 0);
 		return;
@@ -300,6 +409,8 @@ static void scan_done(void *arg, int rc)
 		}
 		free(j->endpoint);
 		free(j->payload);
+		free(j->title);
+		free(j->body);
 	}
 	free(s->jobs);
 	free(s);
@@ -321,13 +432,17 @@ static void on_tick(uv_timer_t *t)
 	store_read(d->svc->store, scan_run, scan_done, s);
 }
 
-int svc_deliveries_start(svc *s, uv_loop_t *loop, const webpush_vapid *vapid, const char *subject, bool allow_private)
+int svc_deliveries_start(svc *s, uv_loop_t *loop, const webpush_vapid *vapid, const char *subject, bool allow_private,
+                         fcm_client *fcm, apns_client *apns)
 {
 	struct deliveries *d = calloc(1, sizeof *d);
 	if (!d)
 		return HERR_NOMEM;
 	d->svc = s;
 	d->vapid = vapid;
+	d->fcm = fcm;
+	d->apns = apns;
+	s->push_kinds = STORE_PUSH_WEBPUSH | (fcm ? STORE_PUSH_FCM : 0) | (apns ? STORE_PUSH_APNS : 0);
 	d->allow_private = allow_private;
 	hstrlcpy(d->subject, subject ? subject : "", sizeof d->subject);
 	d->tick = malloc(sizeof *d->tick);
@@ -376,5 +491,11 @@ void svc_deliveries_stop(svc *s)
 	d->stopping = true;
 	uv_timer_stop(d->tick);
 	uv_close((uv_handle_t *)d->tick, free_handle);
+	/* The providers report their cancelled sends (retries: they stay
+	 * queued) before their close returns. */
+	if (d->fcm)
+		fcm_client_close(d->fcm, NULL, NULL);
+	if (d->apns)
+		apns_client_close(d->apns, NULL, NULL);
 	hclient_close(d->http, http_closed, d);
 }

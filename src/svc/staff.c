@@ -268,7 +268,8 @@ static int create_message_run(store_conn *c, void *arg)
 	/* Push to the employee's devices: queued in this same transaction,
 	 * so the queue is as durable as the message. */
 	int queued = 0;
-	if ((rc = store_delivery_enqueue_user(c, op->tenant.id, m.id, op->user.id, now, &queued)) != 0)
+	if ((rc = store_delivery_enqueue_user(c, op->tenant.id, m.id, op->user.id, now, op->svc_->push_kinds,
+	                                      &queued)) != 0)
 		return rc;
 	/* The inbox is a chat like the others: the employee's open apps get
 	 * the message live through the event log. */

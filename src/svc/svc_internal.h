@@ -25,6 +25,7 @@ struct svc {
 	char data_dir[2048];
 	struct webhooks *webhooks;
 	struct deliveries *deliveries;
+	unsigned push_kinds; /* STORE_PUSH_* with a provider: what gets queued (read on the writer thread) */
 	bool webhooks_allow_private;
 };
 

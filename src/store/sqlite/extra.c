@@ -369,13 +369,24 @@ static int enqueue(store_conn *c, sqlite3_stmt *st, int *queued)
 	return rc;
 }
 
+/* The device kinds to queue for, as three text parameters ("" = none). */
+static void bind_kinds(sqlite3_stmt *st, int first, unsigned kinds)
+{
+	sqlite3_bind_text(st, first, kinds & STORE_PUSH_WEBPUSH ? "webpush" : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, first + 1, kinds & STORE_PUSH_FCM ? "fcm" : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, first + 2, kinds & STORE_PUSH_APNS ? "apns" : "", -1, SQLITE_STATIC);
+}
+
 int store_delivery_enqueue_user(store_conn *c, int64_t tenant_id, int64_t message_id, int64_t user_id, int64_t now,
-                                int *queued)
+                                unsigned kinds, int *queued)
 {
 	static const char sql[] =
 	        "INSERT INTO deliveries(tenant_id, message_id, user_id, device_id, status, next_try_at, queued_at) "
 	        "SELECT ?1, ?2, d.user_id, d.id, 'queued', ?4, ?4 FROM devices d "
-	        "WHERE d.tenant_id = ?1 AND d.user_id = ?3 AND d.kind = 'webpush' AND d.dead_at IS NULL";
+	        "WHERE d.tenant_id = ?1 AND d.user_id = ?3 AND d.kind IN (?5, ?6, ?7) AND d.dead_at IS NULL";
+	*queued = 0;
+	if (!kinds)
+		return 0;
 	sqlite3_stmt *st = sq_cached(c, sql);
 	if (!st)
 		return HERR_STORAGE;
@@ -383,18 +394,22 @@ int store_delivery_enqueue_user(store_conn *c, int64_t tenant_id, int64_t messag
 	sqlite3_bind_int64(st, 2, message_id);
 	sqlite3_bind_int64(st, 3, user_id);
 	sqlite3_bind_int64(st, 4, now);
+	bind_kinds(st, 5, kinds);
 	return enqueue(c, st, queued);
 }
 
 int store_delivery_enqueue_chat(store_conn *c, int64_t tenant_id, int64_t message_id, int64_t chat_id,
-                                int64_t sender_id, int64_t now, int *queued)
+                                int64_t sender_id, int64_t now, unsigned kinds, int *queued)
 {
 	static const char sql[] =
 	        "INSERT INTO deliveries(tenant_id, message_id, user_id, device_id, status, next_try_at, queued_at) "
 	        "SELECT ?1, ?2, d.user_id, d.id, 'queued', ?5, ?5 FROM chat_members m "
 	        "JOIN devices d ON d.user_id = m.user_id AND d.tenant_id = ?1 "
 	        "WHERE m.tenant_id = ?1 AND m.chat_id = ?3 AND m.user_id != ?4 AND m.muted = 0 "
-	        "AND d.kind = 'webpush' AND d.dead_at IS NULL";
+	        "AND d.kind IN (?6, ?7, ?8) AND d.dead_at IS NULL";
+	*queued = 0;
+	if (!kinds)
+		return 0;
 	sqlite3_stmt *st = sq_cached(c, sql);
 	if (!st)
 		return HERR_STORAGE;
@@ -403,6 +418,7 @@ int store_delivery_enqueue_chat(store_conn *c, int64_t tenant_id, int64_t messag
 	sqlite3_bind_int64(st, 3, chat_id);
 	sqlite3_bind_int64(st, 4, sender_id);
 	sqlite3_bind_int64(st, 5, now);
+	bind_kinds(st, 6, kinds);
 	return enqueue(c, st, queued);
 }
 
