@@ -730,6 +730,22 @@ static void on_message(sess *s, json_t *msg)
 		on_subscribe(s, msg, type[0] == 's');
 		return;
 	}
+	if (strcmp(type, "delivered") == 0) {
+		/* A push this user's device received (its id came in the push). */
+		int64_t delivery = int_field(msg, "delivery", 0);
+		if (delivery <= 0) {
+			abuse(s, id, HERR_FIELD_MISSING, "delivery");
+			return;
+		}
+		rt_call *c = call_new(s, id, msg, reply);
+		if (!c) {
+			send_error(s, id, HERR_NOMEM, NULL);
+			return;
+		}
+		c->k.p_delivery = delivery;
+		svc_v2(s->hub->svc, &c->k, V2_DELIVERED);
+		return;
+	}
 	svc_v2_op op;
 	if (strcmp(type, "send") == 0)
 		op = V2_MSG_POST;

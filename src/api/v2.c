@@ -146,6 +146,12 @@ static void run(api *a, http_request *req, const router_params *p, svc_v2_op op)
 		api_send_error(req, HERR_NOT_FOUND, "chat", 0);
 		return;
 	}
+	if (router_param(p, "delivery") && (k->p_delivery = param_int(p, "delivery")) < 0) {
+		json_decref(c->body);
+		free(c);
+		api_send_error(req, HERR_NOT_FOUND, "delivery", 0);
+		return;
+	}
 	if (router_param(p, "seq") && (k->p_seq = param_int(p, "seq")) < 0) {
 		json_decref(c->body);
 		free(c);
@@ -223,6 +229,7 @@ ROUTE(r_push_subscribe, V2_PUSH_SUBSCRIBE)
 ROUTE(r_push_unsubscribe, V2_PUSH_UNSUBSCRIBE)
 ROUTE(r_push_devices, V2_PUSH_DEVICES)
 ROUTE(r_deliveries, V2_DELIVERIES)
+ROUTE(r_delivered, V2_DELIVERED)
 ROUTE(r_dev_users, V2_DEV_USERS)
 
 /* The VAPID public key a browser subscribes with (applicationServerKey):
@@ -319,6 +326,7 @@ int api_v2_register(api *a)
 	        {"DELETE", "/api/v2/push/subscriptions", r_push_unsubscribe},
 	        {"GET", "/api/v2/push/devices", r_push_devices},
 	        {"GET", "/api/v2/chats/{chat}/messages/{seq}/deliveries", r_deliveries},
+	        {"POST", "/api/v2/deliveries/{delivery}/delivered", r_delivered},
 	        {"GET", "/api/v2/push/vapid-key", r_vapid_key},
 	        {"GET", "/api/v2/dev/users", r_dev_users},
 	        {"POST", "/api/v2/dev/login", r_dev_login},

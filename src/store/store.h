@@ -499,8 +499,16 @@ typedef struct store_delivery {
 	int64_t id, user_id;
 	const char *kind, *status, *reason;
 	int attempts;
-	int64_t queued_at, sent_at, delivered_at, failed_at;
+	int64_t queued_at, sent_at, delivered_at, read_at, failed_at;
 } store_delivery;
+
+/* The device confirmed a push (its app or service worker, or a live
+ * connection): queued or sent → delivered. Only the recipient may; 
+ * HERR_NOT_FOUND for anyone else's delivery. */
+int store_delivery_delivered(store_conn *c, int64_t tenant_id, int64_t user_id, int64_t delivery_id, int64_t now);
+/* A read receipt up to seq in a chat marks the user's deliveries of those
+ * messages read. */
+int store_delivery_read(store_conn *c, int64_t tenant_id, int64_t user_id, int64_t chat_id, int64_t seq, int64_t now);
 
 int store_delivery_list(store_conn *c, int64_t tenant_id, int64_t message_id,
                         int (*fn)(void *ud, const store_delivery *d), void *ud);

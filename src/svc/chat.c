@@ -1795,7 +1795,8 @@ static int op_read(store_conn *c, svc_call *k)
 		seq = ch.last_seq;
 	if (seq > me.last_read_seq) {
 		me.last_read_seq = seq;
-		if ((rc = store_member_update(c, k->tenant_id, &me)) != 0)
+		if ((rc = store_member_update(c, k->tenant_id, &me)) != 0 ||
+		    (rc = store_delivery_read(c, k->tenant_id, k->user_id, ch.id, seq, htime_now_ms())) != 0)
 			return rc;
 		json_t *ev = json_pack("{s:I,s:s,s:I}", "chat", (json_int_t)ch.id, "user", k->user_public, "seq",
 		                       (json_int_t)seq);
@@ -2342,11 +2343,11 @@ static int collect_delivery(void *ud, const store_delivery *d)
 	deliveries_page *p = ud;
 	const char *pub, *name;
 	sender_info(p->c, p->k->tenant_id, d->user_id, &p->names, &pub, &name);
-	json_t *o = json_pack("{s:I,s:o,s:s,s:s,s:o,s:i,s:o,s:o,s:o,s:o}", "id", (json_int_t)d->id, "user",
+	json_t *o = json_pack("{s:I,s:o,s:s,s:s,s:o,s:i,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)d->id, "user",
 	                      pub ? json_string(pub) : json_null(), "channel", d->kind, "status", d->status, "reason",
 	                      d->reason ? json_string(d->reason) : json_null(), "attempts", d->attempts, "queued_at",
 	                      iso(d->queued_at), "sent_at", iso(d->sent_at), "delivered_at", iso(d->delivered_at),
-	                      "failed_at", iso(d->failed_at));
+	                      "read_at", iso(d->read_at), "failed_at", iso(d->failed_at));
 	json_array_append_new(p->items, o);
 	return 0;
 }
@@ -2381,6 +2382,19 @@ static int op_deliveries(store_conn *c, svc_call *k)
 	else
 		json_decref(p->items);
 	free(p);
+	return rc;
+}
+
+/* The recipient's app, service worker or live connection confirms a push. */
+static int op_delivered(store_conn *c, svc_call *k)
+{
+	if (k->is_server)
+		return fail(k, HERR_FORBIDDEN, "the recipient confirms its deliveries");
+	int rc = store_delivery_delivered(c, k->tenant_id, k->user_id, k->p_delivery, htime_now_ms());
+	if (rc == HERR_NOT_FOUND)
+		return fail(k, HERR_NOT_FOUND, "delivery");
+	if (rc == 0)
+		k->result = json_pack("{s:I,s:s}", "delivery", (json_int_t)k->p_delivery, "status", "delivered");
 	return rc;
 }
 
@@ -2628,6 +2642,7 @@ static const struct {
         [V2_PUSH_UNSUBSCRIBE] = {op_push_unsubscribe, true, false},
         [V2_PUSH_DEVICES] = {op_push_devices, false, false},
         [V2_DELIVERIES] = {op_deliveries, false, false},
+        [V2_DELIVERED] = {op_delivered, true, false},
         [V2_DEV_USERS] = {op_dev_users, false, true},
         [V2_DEV_LOGIN] = {op_dev_login, true, true},
         [V2_REPLAY] = {op_replay, false, false},

@@ -59,12 +59,14 @@ typedef enum svc_v2_op {
 	V2_WEBHOOK_DELETE,  /* (server) */
 	V2_PUSH_SUBSCRIBE,  /* (user) body {endpoint, keys:{p256dh, auth}}: a Web Push subscription */
 	V2_PUSH_UNSUBSCRIBE,
-	/* (user) body {endpoint} */ V2_PUSH_DEVICES, /* (user) the caller's push devices */
-	V2_DELIVERIES,                                /* path chat, seq: each recipient device's delivery status */
-	V2_DEV_USERS,                                 /* development login: query inn → users (only when enabled) */
-	V2_DEV_LOGIN,                                 /* development login: body {inn, user} → session */
-	V2_REPLAY,                                    /* realtime resume: pos → events */
-	V2_SUBSCRIBE_INIT,                            /* realtime: the caller's chat ids and the stream head */
+	/* (user) body {endpoint} */ V2_PUSH_DEVICES,
+	/* (user) the caller's push devices */
+	V2_DELIVERIES,     /* path chat, seq: each recipient device's delivery status */
+	V2_DELIVERED,      /* (user) path delivery: the device confirms a push */
+	V2_DEV_USERS,      /* development login: query inn → users (only when enabled) */
+	V2_DEV_LOGIN,      /* development login: body {inn, user} → session */
+	V2_REPLAY,         /* realtime resume: pos → events */
+	V2_SUBSCRIBE_INIT, /* realtime: the caller's chat ids and the stream head */
 	V2_OP_COUNT
 } svc_v2_op;
 
@@ -108,6 +110,7 @@ struct svc_call {
 	int q_limit;
 	int64_t pos; /* V2_REPLAY; V2_TOPIC_SUBSCRIBE: after */
 	char p_topic[65];
+	int64_t p_delivery;
 	char p_file[32];
 	const uint8_t *upload; /* V2_FILE_UPLOAD: the bytes (borrowed) */
 	size_t upload_len;

@@ -10,7 +10,7 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 
 import { serverFor, login, v1 } from './lib/harness.mjs';
-import { api, okv2, world, b64url, b64urlDecode, sleep } from './lib/v2.mjs';
+import { api, okv2, errv2, world, wsConnect, b64url, b64urlDecode, sleep } from './lib/v2.mjs';
 
 const hmac = (key, data) => crypto.createHmac('sha256', key).update(data).digest();
 
@@ -116,6 +116,25 @@ test('a chat message is pushed to the other members\' browsers, encrypted and si
 		return d.items.length === 1 && d.items[0].status === 'sent' && d.items[0].sent_at;
 	});
 	assert.ok(st, 'delivery recorded as sent');
+	// the device confirms (REST, as a service worker would), then bob reads the chat
+	errv2(await api(srv, 'POST', `/api/v2/deliveries/${payload.delivery}/delivered`, { token: toks.ann }), 404, 'not_found', 'not ann\'s delivery');
+	okv2(await api(srv, 'POST', `/api/v2/deliveries/${payload.delivery}/delivered`, { token: toks.bob }), 'delivered');
+	let d = okv2(await api(srv, 'GET', `/api/v2/chats/${chat.id}/messages/${m.seq}/deliveries`, { token: toks.ann })).items[0];
+	assert.equal(d.status, 'delivered');
+	assert.ok(d.delivered_at);
+	okv2(await api(srv, 'POST', `/api/v2/chats/${chat.id}/read`, { token: toks.bob, body: { seq: m.seq } }), 'read');
+	d = okv2(await api(srv, 'GET', `/api/v2/chats/${chat.id}/messages/${m.seq}/deliveries`, { token: toks.ann })).items[0];
+	assert.equal(d.status, 'read');
+	assert.ok(d.read_at);
+	// over the realtime connection, for the next one
+	const bobWs = await wsConnect(t, srv, { token: toks.bob });
+	const m2 = await a.post(chat.id, 'second', { as: toks.ann });
+	assert.ok(await until(() => ps.got.filter((g) => g.path === '/push/bob').length >= 2));
+	const p2 = decrypt(ps.got.filter((g) => g.path === '/push/bob')[1].body, bob.ecdh, bob.auth);
+	assert.equal(p2.seq, m2.seq);
+	const ack = await bobWs.request({ type: 'delivered', delivery: p2.delivery });
+	assert.equal(ack.type, 'ack');
+	assert.equal(ack.result.status, 'delivered');
 	// muted chats are not pushed
 	okv2(await api(srv, 'PATCH', `/api/v2/chats/${chat.id}/settings`, { token: toks.bob, body: { muted: true } }), 'mute');
 	const n = ps.got.length;

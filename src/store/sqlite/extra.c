@@ -532,8 +532,8 @@ int store_delivery_list(store_conn *c, int64_t tenant_id, int64_t message_id,
 {
 	static const char sql[] =
 	        "SELECT q.id, q.user_id, d.kind, q.status, q.reason, q.attempts, q.queued_at, coalesce(q.sent_at, 0), "
-	        "coalesce(q.delivered_at, 0), coalesce(q.failed_at, 0) FROM deliveries q JOIN devices d ON d.id = "
-	        "q.device_id WHERE q.tenant_id = ? AND q.message_id = ? ORDER BY q.id";
+	        "coalesce(q.delivered_at, 0), coalesce(q.failed_at, 0), coalesce(q.read_at, 0) FROM deliveries q "
+	        "JOIN devices d ON d.id = q.device_id WHERE q.tenant_id = ? AND q.message_id = ? ORDER BY q.id";
 	sqlite3_stmt *st = sq_cached(c, sql);
 	if (!st)
 		return HERR_STORAGE;
@@ -552,9 +552,52 @@ int store_delivery_list(store_conn *c, int64_t tenant_id, int64_t message_id,
 		d.sent_at = sqlite3_column_int64(st, 7);
 		d.delivered_at = sqlite3_column_int64(st, 8);
 		d.failed_at = sqlite3_column_int64(st, 9);
+		d.read_at = sqlite3_column_int64(st, 10);
 		if ((r = fn(ud, &d)) != 0)
 			break;
 	}
 	sqlite3_reset(st);
 	return r ? r : rc == SQLITE_DONE ? 0 : sq_err(c, rc);
+}
+
+int store_delivery_delivered(store_conn *c, int64_t tenant_id, int64_t user_id, int64_t delivery_id, int64_t now)
+{
+	static const char find[] = "SELECT status FROM deliveries WHERE tenant_id = ? AND user_id = ? AND id = ?";
+	static const char upd[] = "UPDATE deliveries SET status = 'delivered', delivered_at = ?, "
+	                          "sent_at = coalesce(sent_at, ?) WHERE id = ? AND status IN ('queued', 'sent')";
+	sqlite3_stmt *st = sq_cached(c, find);
+	if (!st)
+		return HERR_STORAGE;
+	sqlite3_bind_int64(st, 1, tenant_id);
+	sqlite3_bind_int64(st, 2, user_id);
+	sqlite3_bind_int64(st, 3, delivery_id);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE)
+		return HERR_NOT_FOUND;
+	if (rc != SQLITE_ROW)
+		return sq_err(c, rc);
+	if (!(st = sq_cached(c, upd)))
+		return HERR_STORAGE;
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_int64(st, 3, delivery_id);
+	return sq_step_done(c, st);
+}
+
+int store_delivery_read(store_conn *c, int64_t tenant_id, int64_t user_id, int64_t chat_id, int64_t seq, int64_t now)
+{
+	static const char sql[] =
+	        "UPDATE deliveries SET status = 'read', read_at = ?5 WHERE tenant_id = ?1 AND user_id = ?2 "
+	        "AND status IN ('queued', 'sent', 'delivered') AND message_id IN "
+	        "(SELECT id FROM messages WHERE tenant_id = ?1 AND chat_id = ?3 AND seq <= ?4)";
+	sqlite3_stmt *st = sq_cached(c, sql);
+	if (!st)
+		return HERR_STORAGE;
+	sqlite3_bind_int64(st, 1, tenant_id);
+	sqlite3_bind_int64(st, 2, user_id);
+	sqlite3_bind_int64(st, 3, chat_id);
+	sqlite3_bind_int64(st, 4, seq);
+	sqlite3_bind_int64(st, 5, now);
+	return sq_step_done(c, st);
 }

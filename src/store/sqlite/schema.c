@@ -227,6 +227,11 @@ const char *const sqlite_migrations[] = {
         "CREATE INDEX deliveries_due ON deliveries(next_try_at) WHERE status = 'queued';"
         "CREATE INDEX deliveries_message ON deliveries(message_id);"
         "CREATE INDEX deliveries_device ON deliveries(device_id);",
+
+        /* 6: the last step of a delivery: read (the recipient's read receipt
+	 * passed the message). */
+        "ALTER TABLE deliveries ADD COLUMN read_at INTEGER;"
+        "CREATE INDEX deliveries_user ON deliveries(user_id, message_id);",
 };
 
 const int sqlite_migration_count = (int)(sizeof sqlite_migrations / sizeof sqlite_migrations[0]);
