@@ -713,6 +713,23 @@ int store_event_append(store_conn *c, int64_t tenant_id, int64_t chat_id, int64_
 	return rc;
 }
 
+int sq_walk_events(store_conn *c, sqlite3_stmt *st, int (*fn)(void *ud, const store_event *e), void *ud)
+{
+	int rc, r = 0;
+	store_event e;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		e.id = sqlite3_column_int64(st, 0);
+		e.chat_id = sqlite3_column_int64(st, 1);
+		e.user_id = sqlite3_column_int64(st, 2);
+		e.type = (const char *)sqlite3_column_text(st, 3);
+		e.payload = (const char *)sqlite3_column_text(st, 4);
+		if ((r = fn(ud, &e)) != 0)
+			break;
+	}
+	sqlite3_reset(st);
+	return r ? r : rc == SQLITE_DONE ? 0 : sq_err(c, rc);
+}
+
 int store_event_replay(store_conn *c, int64_t tenant_id, int64_t user_id, int64_t after, int limit,
                        int (*fn)(void *ud, const store_event *e), void *ud)
 {
@@ -731,19 +748,7 @@ int store_event_replay(store_conn *c, int64_t tenant_id, int64_t user_id, int64_
 	sqlite3_bind_int64(st, 4, tenant_id);
 	sqlite3_bind_int64(st, 5, user_id);
 	sqlite3_bind_int(st, 6, limit);
-	int rc, r = 0;
-	store_event e;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		e.id = sqlite3_column_int64(st, 0);
-		e.chat_id = sqlite3_column_int64(st, 1);
-		e.user_id = sqlite3_column_int64(st, 2);
-		e.type = col_text(st, 3);
-		e.payload = col_text(st, 4);
-		if ((r = fn(ud, &e)) != 0)
-			break;
-	}
-	sqlite3_reset(st);
-	return r ? r : rc == SQLITE_DONE ? 0 : sq_err(c, rc);
+	return sq_walk_events(c, st, fn, ud);
 }
 
 int store_event_bounds(store_conn *c, int64_t *max_id, int64_t *floor)

@@ -282,19 +282,7 @@ int store_event_tenant(store_conn *c, int64_t tenant_id, int64_t after, int limi
 	sqlite3_bind_int64(st, 1, tenant_id);
 	sqlite3_bind_int64(st, 2, after);
 	sqlite3_bind_int(st, 3, limit);
-	int rc, r = 0;
-	store_event e;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		e.id = sqlite3_column_int64(st, 0);
-		e.chat_id = sqlite3_column_int64(st, 1);
-		e.user_id = sqlite3_column_int64(st, 2);
-		e.type = (const char *)sqlite3_column_text(st, 3);
-		e.payload = (const char *)sqlite3_column_text(st, 4);
-		if ((r = fn(ud, &e)) != 0)
-			break;
-	}
-	sqlite3_reset(st);
-	return r ? r : rc == SQLITE_DONE ? 0 : sq_err(c, rc);
+	return sq_walk_events(c, st, fn, ud);
 }
 
 /* ---- Web Push subscriptions ------------------------------------------------------------- */

@@ -80,6 +80,9 @@ void sq_col_copy(sqlite3_stmt *st, int col, char *out, size_t size);
 /* Binds s, or NULL when s is NULL or empty. */
 void sq_bind_opt_text(sqlite3_stmt *st, int idx, const char *s);
 
+/* Walks event rows (id, chat_id, user_id, type, payload) to fn. */
+int sq_walk_events(store_conn *c, sqlite3_stmt *st, int (*fn)(void *ud, const store_event *e), void *ud);
+
 /* Runs a cached statement that returns no rows (transaction control). */
 int sq_exec(store_conn *c, sq_stmt id);
 
