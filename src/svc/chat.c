@@ -1704,17 +1704,24 @@ static int op_msg_page(store_conn *c, svc_call *k)
 	return rc;
 }
 
-static int load_msg_for_change(store_conn *c, svc_call *k, store_chat *ch, store_member *me, bool *member, store_msg *m)
+/* The chat (readable by the caller) and one of its messages by seq. */
+static int load_chat_msg(store_conn *c, svc_call *k, store_chat *ch, store_member *me, bool *member, store_msg *m)
 {
 	int rc = load_chat(c, k, ch, me, member);
 	if (rc)
 		return rc;
+	rc = store_msg_get(c, k->tenant_id, ch->id, k->p_seq, m);
+	return rc == HERR_NOT_FOUND ? fail(k, HERR_NOT_FOUND, "message") : rc;
+}
+
+static int load_msg_for_change(store_conn *c, svc_call *k, store_chat *ch, store_member *me, bool *member, store_msg *m)
+{
+	int rc = load_chat_msg(c, k, ch, me, member, m);
+	if (rc)
+		return rc;
 	if (ch->deleted_at)
 		return fail(k, HERR_CONFLICT, "chat deleted");
-	rc = store_msg_get(c, k->tenant_id, ch->id, k->p_seq, m);
-	if (rc == HERR_NOT_FOUND || (rc == 0 && m->deleted_at))
-		return fail(k, HERR_NOT_FOUND, "message");
-	return rc;
+	return m->deleted_at ? fail(k, HERR_NOT_FOUND, "message") : 0;
 }
 
 static int op_msg_patch(store_conn *c, svc_call *k)
@@ -1839,11 +1846,7 @@ static int op_reads(store_conn *c, svc_call *k)
 	store_member me;
 	bool member;
 	store_msg m;
-	int rc = load_chat(c, k, &ch, &me, &member);
-	if (rc)
-		return rc;
-	if ((rc = store_msg_get(c, k->tenant_id, ch.id, k->p_seq, &m)) == HERR_NOT_FOUND)
-		return fail(k, HERR_NOT_FOUND, "message");
+	int rc = load_chat_msg(c, k, &ch, &me, &member, &m);
 	if (rc)
 		return rc;
 	int count = 0;
@@ -2358,11 +2361,7 @@ static int op_deliveries(store_conn *c, svc_call *k)
 	store_member me;
 	bool member;
 	store_msg m;
-	int rc = load_chat(c, k, &ch, &me, &member);
-	if (rc)
-		return rc;
-	if ((rc = store_msg_get(c, k->tenant_id, ch.id, k->p_seq, &m)) == HERR_NOT_FOUND)
-		return fail(k, HERR_NOT_FOUND, "message");
+	int rc = load_chat_msg(c, k, &ch, &me, &member, &m);
 	if (rc)
 		return rc;
 	/* The sender sees where their message went; so do the chat's admins. */
