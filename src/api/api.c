@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/time.h"
+#include "svc/chat.h"
 
 herr_lang api_lang(const http_request *req)
 {
@@ -130,6 +131,7 @@ static void route_metrics(api *a, http_request *req, const router_params *p)
 	                  (unsigned long long)st.batch_sum, (unsigned long long)st.commits);
 	rc |= hmetrics_counter(&b, "herald_db_commit_errors_total", "Write transactions that failed to commit.",
 	                       (double)st.commit_errors);
+	rc |= svc_push_metrics(a->svc, &b);
 	if (rc != 0) {
 		hbuf_free(&b);
 		api_send_error(req, HERR_NOMEM, NULL, 0);

@@ -884,6 +884,18 @@ void rt_route_ws(api *a, http_request *req, const router_params *params)
 		s->state = S_AUTH;
 }
 
+/* Whether the user has a connection that gets their events now (or is
+ * catching up to them): the push queue's "online first". */
+static bool user_live(void *ud, int64_t user_id)
+{
+	rt_hub *h = ud;
+	sess_list *l = i64map_get(&h->users, user_id);
+	for (size_t i = 0; l && i < l->n; i++)
+		if (!l->v[i]->gone && (l->v[i]->state == S_LIVE || l->v[i]->state == S_SYNC))
+			return true;
+	return false;
+}
+
 rt_hub *rt_hub_new(api *a, svc *s, const ws_options *opt)
 {
 	rt_hub *h = calloc(1, sizeof *h);
@@ -895,6 +907,7 @@ rt_hub *rt_hub_new(api *a, svc *s, const ws_options *opt)
 	if (opt)
 		h->wsopt = *opt;
 	svc_set_event_sink(s, on_event, h);
+	svc_set_presence(s, user_live, h);
 	return h;
 }
 
@@ -925,6 +938,7 @@ void rt_hub_free(rt_hub *h)
 	if (!h)
 		return;
 	svc_set_event_sink(h->svc, NULL, NULL);
+	svc_set_presence(h->svc, NULL, NULL);
 	i64map_each(&h->users, free_list, NULL);
 	i64map_each(&h->chats, free_list, NULL);
 	i64map_each(&h->topics, free_list, NULL);

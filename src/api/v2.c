@@ -229,6 +229,8 @@ ROUTE(r_push_subscribe, V2_PUSH_SUBSCRIBE)
 ROUTE(r_push_unsubscribe, V2_PUSH_UNSUBSCRIBE)
 ROUTE(r_push_devices, V2_PUSH_DEVICES)
 ROUTE(r_deliveries, V2_DELIVERIES)
+ROUTE(r_quiet_put, V2_QUIET_PUT)
+ROUTE(r_quiet_delete, V2_QUIET_DELETE)
 ROUTE(r_delivered, V2_DELIVERED)
 ROUTE(r_dev_users, V2_DEV_USERS)
 
@@ -293,6 +295,8 @@ int api_v2_register(api *a)
 	        {"POST", "/api/v2/sessions", r_session_create},
 	        {"POST", "/api/v2/tenant/jwt-secret", r_jwt_rotate},
 	        {"GET", "/api/v2/me", r_me},
+	        {"PUT", "/api/v2/me/quiet-hours", r_quiet_put},
+	        {"DELETE", "/api/v2/me/quiet-hours", r_quiet_delete},
 	        {"PUT", "/api/v2/chats/by-ref/{type}/{ref}", r_by_ref_put},
 	        {"GET", "/api/v2/chats/by-ref/{type}/{ref}", r_by_ref_get},
 	        {"POST", "/api/v2/chats", r_chat_create},

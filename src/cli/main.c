@@ -83,6 +83,13 @@ static const struct {
          "let webhooks reach loopback and private addresses (tests, closed networks)"},
         {"push.allow_private", "false",
          "let Web Push endpoints be loopback or private addresses (tests, closed networks)"},
+        {"push.while_online", "none",
+         "pushes to a user with a live realtime connection: none, phones (FCM/APNs only) or all"},
+        {"push.sms_fallback_after", "5m",
+         "urgent messages no device has confirmed this long go out by SMS; 0 turns the fallback off"},
+        {"push.webpush.concurrency", "64", "Web Push requests in flight at most"},
+        {"push.fcm.concurrency", "64", "FCM requests in flight at most"},
+        {"push.apns.concurrency", "64", "APNs requests in flight at most"},
         {"push.vapid_subject", NULL, "contact sent to push services with VAPID: mailto:… or https://…"},
         {"push.fcm.service_account", NULL, "FCM: the service-account key file (JSON) of the Firebase project"},
         {"push.fcm.endpoint", NULL, "FCM: API base URL (default https://fcm.googleapis.com)"},
@@ -679,6 +686,38 @@ static int start_providers(hconfig *cfg, uv_loop_t *loop, fcm_client **fcm, apns
 	return 0;
 }
 
+/* The push queue's policy settings (push.while_online, the SMS fallback,
+ * per-provider concurrency). */
+static int push_settings(hconfig *cfg, svc_push_options *po)
+{
+	char err[512] = "";
+	const char *w = hconfig_get(cfg, "push.while_online");
+	if (strcmp(w, "none") == 0)
+		po->while_online = SVC_PUSH_ONLINE_NONE;
+	else if (strcmp(w, "phones") == 0)
+		po->while_online = SVC_PUSH_ONLINE_PHONES;
+	else if (strcmp(w, "all") == 0)
+		po->while_online = SVC_PUSH_ONLINE_ALL;
+	else
+		return die("push.while_online: %s is not none, phones or all", w);
+	int64_t ms;
+	if (hconfig_get_duration_ms(cfg, "push.sms_fallback_after", &ms, err, sizeof err) != 0 || ms < 0 ||
+	    ms > 7LL * 24 * 3600 * 1000)
+		return die("push.sms_fallback_after: %s", err[0] ? err : "at most 7 days");
+	po->sms_fallback_ms = ms;
+	static const char *const keys[SVC_PUSH_KINDS] = {"push.webpush.concurrency", "push.fcm.concurrency",
+	                                                 "push.apns.concurrency"};
+	for (int k = 0; k < SVC_PUSH_KINDS; k++) {
+		int64_t v;
+		if (hconfig_get_int(cfg, keys[k], &v, err, sizeof err) != 0 || v < 1 || v > 10000) {
+			fprintf(stderr, "herald: %s: %s\n", keys[k], err[0] ? err : "between 1 and 10000");
+			return 1;
+		}
+		po->concurrency[k] = (int)v;
+	}
+	return 0;
+}
+
 static int cmd_serve(int argc, char **argv, cli *c)
 {
 	int rc = parse_flags(argc, argv, c, usage_serve);
@@ -802,8 +841,14 @@ static int cmd_serve(int argc, char **argv, cli *c)
 	apns_client *apns = NULL;
 	if (start_providers(c->cfg, s.loop, &fcm, &apns) != 0)
 		goto out;
-	if (svc_deliveries_start(s.svc, s.loop, s.vapid, hconfig_get(c->cfg, "push.vapid_subject"), push_private, fcm,
-	                         apns) != 0) {
+	svc_push_options po = {.vapid = s.vapid,
+	                       .subject = hconfig_get(c->cfg, "push.vapid_subject"),
+	                       .allow_private = push_private,
+	                       .fcm = fcm,
+	                       .apns = apns};
+	if (push_settings(c->cfg, &po) != 0)
+		goto out;
+	if (svc_deliveries_start(s.svc, s.loop, &po) != 0) {
 		die("%s", "out of memory");
 		goto out;
 	}

@@ -478,17 +478,31 @@ int store_delivery_enqueue_chat(store_conn *c, int64_t tenant_id, int64_t messag
                                 int64_t sender_id, int64_t now, unsigned kinds, int *queued);
 
 typedef struct store_due {
-	int64_t id, tenant_id, message_id, chat_id, seq, device_id;
+	int64_t id, tenant_id, message_id, chat_id, seq, device_id, user_id;
 	int attempts;
+	bool urgent;
+	bool notification;                        /* an inbox message (from the ERP), not chat traffic */
+	bool has_quiet;                           /* the recipient keeps quiet hours: */
+	int quiet_from, quiet_to, quiet_offset;   /* minutes after local midnight; local = UTC + offset minutes */
 	const char *kind, *token, *p256dh, *auth; /* the device */
 	const char *title, *body;                 /* the message */
 	int64_t unread;                           /* the recipient's unread total (the badge) */
 } store_due;
 
-/* Queued deliveries whose time has come, oldest first. */
-int store_delivery_due(store_conn *c, int64_t now, int limit, int (*fn)(void *ud, const store_due *d), void *ud);
+/* Queued deliveries to devices of one kind ("webpush", "fcm", "apns") whose
+ * time has come, oldest first, skipping ids for which skip(ud, id) is true
+ * (those being sent right now). */
+int store_delivery_due(store_conn *c, const char *kind, int64_t now, int limit, bool (*skip)(void *ud, int64_t id),
+                       int (*fn)(void *ud, const store_due *d), void *ud);
 
-typedef enum store_delivery_outcome { STORE_SENT, STORE_RETRY, STORE_DEAD, STORE_FAILED } store_delivery_outcome;
+typedef enum store_delivery_outcome {
+	STORE_SENT,   /* the push service accepted it */
+	STORE_RETRY,  /* try again at next_try (counts an attempt) */
+	STORE_DEAD,   /* the device is dead: the delivery failed and the device is marked */
+	STORE_FAILED, /* gave up */
+	STORE_HOLD,   /* not now (quiet hours): wait until next_try, no attempt counted */
+	STORE_LIVE    /* the user took it over a live connection: delivered, no push */
+} store_delivery_outcome;
 
 /* Records a provider's answer: sent (and the message's send date), retry at
  * next_try, dead (the device is marked dead too) or failed. */
@@ -512,5 +526,43 @@ int store_delivery_read(store_conn *c, int64_t tenant_id, int64_t user_id, int64
 
 int store_delivery_list(store_conn *c, int64_t tenant_id, int64_t message_id,
                         int (*fn)(void *ud, const store_delivery *d), void *ud);
+
+/* ---- urgent messages, SMS fallback, quiet hours (sqlite/push.c) ---------------------------- */
+
+/* Marks a message urgent and queues its SMS fallback at due_at: for user_id
+ * (an inbox message) or, when user_id is 0, for every member of the chat
+ * but the sender. Only users with a phone get a row. *queued: how many. */
+int store_sms_fallback_add(store_conn *c, int64_t tenant_id, int64_t message_id, int64_t chat_id, int64_t sender_id,
+                           int64_t user_id, int64_t due_at, int *queued);
+
+typedef struct store_sms_due {
+	int64_t id, tenant_id, message_id, user_id;
+	const char *phone, *title, *body;
+	bool delivered; /* a device confirmed it, or the user read it */
+} store_sms_due;
+
+int store_sms_due_list(store_conn *c, int64_t now, int limit, int (*fn)(void *ud, const store_sms_due *d), void *ud);
+/* status: "sending" (claimed), "sent", "skipped" or "failed"; only a
+ * pending or claimed row changes. */
+int store_sms_result(store_conn *c, int64_t id, const char *status, const char *reason, int64_t now);
+/* After a restart: rows claimed ('sending') whose answer was never recorded
+ * are pending again. */
+int store_sms_requeue(store_conn *c);
+
+typedef struct store_sms_row {
+	int64_t id, user_id, due_at, done_at;
+	const char *status, *reason;
+} store_sms_row;
+
+int store_sms_list(store_conn *c, int64_t tenant_id, int64_t message_id, int (*fn)(void *ud, const store_sms_row *r),
+                   void *ud);
+
+typedef struct store_quiet {
+	bool set;
+	int from, to, offset; /* minutes: from/to after local midnight, offset = local - UTC */
+} store_quiet;
+
+int store_quiet_get(store_conn *c, int64_t tenant_id, int64_t user_id, store_quiet *out);
+int store_quiet_set(store_conn *c, int64_t tenant_id, int64_t user_id, const store_quiet *q);
 
 #endif

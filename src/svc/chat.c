@@ -788,6 +788,17 @@ static int op_jwt_rotate(store_conn *c, svc_call *k)
 	return 0;
 }
 
+/* A user's quiet hours as the API shows them (null: none). */
+static json_t *quiet_json(const store_quiet *q)
+{
+	if (!q->set)
+		return json_null();
+	char from[8], to[8];
+	snprintf(from, sizeof from, "%02d:%02d", q->from / 60 % 24, q->from % 60);
+	snprintf(to, sizeof to, "%02d:%02d", q->to / 60 % 24, q->to % 60);
+	return json_pack("{s:s,s:s,s:i}", "from", from, "to", to, "utc_offset", q->offset);
+}
+
 static int op_me(store_conn *c, svc_call *k)
 {
 	store_tenant t;
@@ -806,6 +817,13 @@ static int op_me(store_conn *c, svc_call *k)
 		json_decref(tj);
 		return rc;
 	}
+	store_quiet q;
+	if ((rc = store_quiet_get(c, k->tenant_id, k->user_id, &q)) != 0) {
+		json_decref(tj);
+		json_decref(uj);
+		return rc;
+	}
+	json_object_set_new(uj, "quiet_hours", quiet_json(&q));
 	k->result = json_pack("{s:s,s:o,s:o}", "kind", "user", "tenant", tj, "user", uj);
 	return 0;
 }
@@ -1574,6 +1592,9 @@ static int op_msg_post(store_conn *c, svc_call *k)
 	    (rc = body_str(k, "sender", &sender_pub, NULL, STORE_EXTERNAL_ID_MAX, false)) ||
 	    (rc = body_int(k, "reply_to", &reply_to, 0)))
 		return rc;
+	int urgent = -1;
+	if ((rc = body_bool(k, "urgent", &urgent)) != 0)
+		return rc;
 	bool blank = true;
 	for (const char *p = text; *p && blank; p++)
 		blank = isspace((unsigned char)*p);
@@ -1594,6 +1615,10 @@ static int op_msg_post(store_conn *c, svc_call *k)
 		if (!member || chat_role_rank(me.role) < 2)
 			return fail(k, HERR_FORBIDDEN, NULL);
 		title = "";
+		/* Urgent (SMS when no device confirms it in time) costs money:
+		 * the host, tenant admins and the chat's admins may mark it. */
+		if (urgent == 1 && rank(c, k, &me, member) < 3)
+			return fail(k, HERR_FORBIDDEN, "urgent");
 	}
 	if (client_id) {
 		/* A retried send finds its first attempt and answers with it. */
@@ -1651,6 +1676,14 @@ static int op_msg_post(store_conn *c, svc_call *k)
 	                                      &queued)) != 0) {
 		free(extra_s);
 		return rc;
+	}
+	if (urgent == 1) {
+		int64_t after = svc_sms_fallback_ms(k->svc_);
+		if ((rc = store_sms_fallback_add(c, k->tenant_id, m.id, ch.id, sender, 0,
+		                                 after ? m.created_at + after : 0, &queued)) != 0) {
+			free(extra_s);
+			return rc;
+		}
 	}
 	name_cache nc = {0};
 	json_t *mj = msg_json(c, k->tenant_id, &m, &nc);
@@ -2355,6 +2388,20 @@ static int collect_delivery(void *ud, const store_delivery *d)
 	return 0;
 }
 
+/* The SMS fallback of an urgent message, per recipient. */
+static int collect_sms(void *ud, const store_sms_row *r)
+{
+	deliveries_page *p = ud;
+	const char *pub, *name;
+	sender_info(p->c, p->k->tenant_id, r->user_id, &p->names, &pub, &name);
+	json_t *o = json_pack("{s:o,s:s,s:o,s:o,s:o}", "user", pub ? json_string(pub) : json_null(), "status",
+	                      strcmp(r->status, "sending") == 0 ? "pending" : r->status, "reason",
+	                      r->reason ? json_string(r->reason) : json_null(), "due_at", iso(r->due_at), "done_at",
+	                      iso(r->done_at));
+	json_array_append_new(p->items, o);
+	return 0;
+}
+
 static int op_deliveries(store_conn *c, svc_call *k)
 {
 	store_chat ch;
@@ -2375,11 +2422,17 @@ static int op_deliveries(store_conn *c, svc_call *k)
 	p->k = k;
 	p->items = json_array();
 	rc = store_delivery_list(c, k->tenant_id, message_id, collect_delivery, p);
+	json_t *items = p->items;
+	p->items = json_array();
 	if (rc == 0)
-		k->result = json_pack("{s:I,s:I,s:o}", "chat", (json_int_t)ch.id, "seq", (json_int_t)k->p_seq, "items",
-		                      p->items);
-	else
+		rc = store_sms_list(c, k->tenant_id, message_id, collect_sms, p);
+	if (rc == 0)
+		k->result = json_pack("{s:I,s:I,s:o,s:o}", "chat", (json_int_t)ch.id, "seq", (json_int_t)k->p_seq,
+		                      "items", items, "sms", p->items);
+	else {
+		json_decref(items);
 		json_decref(p->items);
+	}
 	free(p);
 	return rc;
 }
@@ -2395,6 +2448,62 @@ static int op_delivered(store_conn *c, svc_call *k)
 	if (rc == 0)
 		k->result = json_pack("{s:I,s:s}", "delivery", (json_int_t)k->p_delivery, "status", "delivered");
 	return rc;
+}
+
+/* ---- quiet hours ----------------------------------------------------------------------------- */
+
+/* "HH:MM" (00:00 to 23:59) → minutes after midnight. */
+static int parse_hhmm(const char *s, int *out)
+{
+	if (strlen(s) != 5 || !isdigit((unsigned char)s[0]) || !isdigit((unsigned char)s[1]) || s[2] != ':' ||
+	    !isdigit((unsigned char)s[3]) || !isdigit((unsigned char)s[4]))
+		return -1;
+	int h = (s[0] - '0') * 10 + (s[1] - '0'), m = (s[3] - '0') * 10 + (s[4] - '0');
+	if (h > 23 || m > 59)
+		return -1;
+	*out = h * 60 + m;
+	return 0;
+}
+
+/* Quiet hours: pushes wait until they end (urgent messages excepted); the
+ * live connection and the history are not affected. The offset is the
+ * user's current one (the apps send it again when it changes). */
+static int op_quiet(store_conn *c, svc_call *k, bool set)
+{
+	int rc = need_user(k);
+	if (rc)
+		return rc;
+	store_quiet q = {.set = set};
+	if (set) {
+		const char *from, *to;
+		int64_t offset;
+		if ((rc = body_str(k, "from", &from, NULL, 5, true)) || (rc = body_str(k, "to", &to, NULL, 5, true)) ||
+		    (rc = body_int(k, "utc_offset", &offset, 0)))
+			return rc;
+		if (parse_hhmm(from, &q.from) != 0)
+			return fail(k, HERR_FIELD_INVALID, "from (HH:MM)");
+		if (parse_hhmm(to, &q.to) != 0)
+			return fail(k, HERR_FIELD_INVALID, "to (HH:MM)");
+		if (q.from == q.to)
+			return fail(k, HERR_FIELD_INVALID, "from and to are the same time");
+		if (offset < -720 || offset > 840)
+			return fail(k, HERR_FIELD_INVALID, "utc_offset (minutes, -720 to 840)");
+		q.offset = (int)offset;
+	}
+	if ((rc = store_quiet_set(c, k->tenant_id, k->user_id, &q)) != 0)
+		return rc;
+	k->result = json_pack("{s:o}", "quiet_hours", quiet_json(&q));
+	return 0;
+}
+
+static int op_quiet_put(store_conn *c, svc_call *k)
+{
+	return op_quiet(c, k, true);
+}
+
+static int op_quiet_delete(store_conn *c, svc_call *k)
+{
+	return op_quiet(c, k, false);
 }
 
 /* ---- webhooks (configuration; delivery is svc/webhook.c) ---------------------------------- */
@@ -2642,6 +2751,8 @@ static const struct {
         [V2_PUSH_DEVICES] = {op_push_devices, false, false},
         [V2_DELIVERIES] = {op_deliveries, false, false},
         [V2_DELIVERED] = {op_delivered, true, false},
+        [V2_QUIET_PUT] = {op_quiet_put, true, false},
+        [V2_QUIET_DELETE] = {op_quiet_delete, true, false},
         [V2_DEV_USERS] = {op_dev_users, false, true},
         [V2_DEV_LOGIN] = {op_dev_login, true, true},
         [V2_REPLAY] = {op_replay, false, false},

@@ -63,6 +63,8 @@ typedef enum svc_v2_op {
 	/* (user) the caller's push devices */
 	V2_DELIVERIES,     /* path chat, seq: each recipient device's delivery status */
 	V2_DELIVERED,      /* (user) path delivery: the device confirms a push */
+	V2_QUIET_PUT,      /* (user) body {from "HH:MM", to "HH:MM", utc_offset minutes}: quiet hours */
+	V2_QUIET_DELETE,   /* (user) no quiet hours */
 	V2_DEV_USERS,      /* development login: query inn → users (only when enabled) */
 	V2_DEV_LOGIN,      /* development login: body {inn, user} → session */
 	V2_REPLAY,         /* realtime resume: pos → events */
@@ -156,15 +158,42 @@ void svc_v2(svc *s, svc_call *k, svc_v2_op op);
 void svc_call_free_results(svc_call *k);
 
 /* Push deliveries (svc/delivery.c): the dispatcher of the durable push
- * queue. vapid must outlive it; subject is the VAPID contact (mailto: or
- * https:, may be NULL); allow_private lets endpoints be private addresses. */
+ * queue and of the SMS fallback of urgent messages. */
 struct webpush_vapid;
 struct fcm_client;
 struct apns_client;
-/* fcm/apns (may be NULL): clients for Android and iOS devices registered
- * through /api/v1/updatepushtoken; the dispatcher closes them on stop. */
-int svc_deliveries_start(svc *s, uv_loop_t *loop, const struct webpush_vapid *vapid, const char *subject,
-                         bool allow_private, struct fcm_client *fcm, struct apns_client *apns);
+struct hbuf;
+
+/* Whether a user with a live realtime connection still gets pushes. */
+typedef enum svc_push_online {
+	SVC_PUSH_ONLINE_NONE,   /* no push while a connection is live (default) */
+	SVC_PUSH_ONLINE_PHONES, /* phones (FCM, APNs) always; browsers only when offline */
+	SVC_PUSH_ONLINE_ALL     /* every device, always */
+} svc_push_online;
+
+enum { SVC_PUSH_WEBPUSH, SVC_PUSH_FCM, SVC_PUSH_APNS, SVC_PUSH_KINDS };
+
+typedef struct svc_push_options {
+	const struct webpush_vapid *vapid; /* must outlive the dispatcher */
+	const char *subject;               /* VAPID contact (mailto: or https:), may be NULL */
+	bool allow_private;                /* Web Push endpoints may be private addresses */
+	/* Clients for Android and iOS devices registered through
+	 * /api/v1/updatepushtoken (may be NULL); closed by svc_deliveries_stop. */
+	struct fcm_client *fcm;
+	struct apns_client *apns;
+	svc_push_online while_online;
+	int concurrency[SVC_PUSH_KINDS]; /* requests in flight per provider (0: default 64) */
+	int64_t sms_fallback_ms;         /* urgent messages not delivered this long go by SMS; 0: off */
+} svc_push_options;
+
+int svc_deliveries_start(svc *s, uv_loop_t *loop, const svc_push_options *opt);
+/* The SMS fallback time (0: off); read on the writer thread when an urgent
+ * message is stored, so it is set before the server starts. */
+int64_t svc_sms_fallback_ms(const svc *s);
+/* Tells the dispatcher who is online (the realtime hub; NULL to forget). */
+void svc_set_presence(svc *s, bool (*live)(void *ud, int64_t user_id), void *ud);
+/* Appends the push queue's counters (Prometheus text) for /metrics. */
+int svc_push_metrics(svc *s, struct hbuf *out);
 void svc_deliveries_stop(svc *s);
 
 /* Webhook deliveries (svc/webhook.c): starts the dispatcher on the loop. */

@@ -25,7 +25,10 @@ struct svc {
 	char data_dir[2048];
 	struct webhooks *webhooks;
 	struct deliveries *deliveries;
-	unsigned push_kinds; /* STORE_PUSH_* with a provider: what gets queued (read on the writer thread) */
+	unsigned push_kinds;     /* STORE_PUSH_* with a provider: what gets queued (read on the writer thread) */
+	int64_t sms_fallback_ms; /* read on the writer thread: due time of an urgent message's SMS */
+	bool (*presence)(void *ud, int64_t user_id);
+	void *presence_ud;
 	bool webhooks_allow_private;
 };
 

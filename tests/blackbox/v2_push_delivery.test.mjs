@@ -6,83 +6,10 @@
 // restart loses nothing queued.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
-import http from 'node:http';
 
 import { serverFor, login, v1 } from './lib/harness.mjs';
-import { api, okv2, errv2, world, wsConnect, b64url, b64urlDecode, sleep } from './lib/v2.mjs';
-
-const hmac = (key, data) => crypto.createHmac('sha256', key).update(data).digest();
-
-function decrypt(body, ecdh, auth) {
-	const salt = body.subarray(0, 16);
-	const idlen = body[20];
-	const asPublic = body.subarray(21, 21 + idlen);
-	const ct = body.subarray(21 + idlen);
-	const uaPublic = ecdh.getPublicKey();
-	const secret = ecdh.computeSecret(asPublic);
-	const prkKey = hmac(auth, secret);
-	const ikm = hmac(prkKey, Buffer.concat([Buffer.from('WebPush: info\0'), uaPublic, asPublic, Buffer.from([1])]));
-	const prk = hmac(salt, ikm);
-	const cek = hmac(prk, Buffer.from('Content-Encoding: aes128gcm\0\x01')).subarray(0, 16);
-	const nonce = hmac(prk, Buffer.from('Content-Encoding: nonce\0\x01')).subarray(0, 12);
-	const d = crypto.createDecipheriv('aes-128-gcm', cek, nonce);
-	d.setAuthTag(ct.subarray(ct.length - 16));
-	const plain = Buffer.concat([d.update(ct.subarray(0, ct.length - 16)), d.final()]);
-	const end = plain.lastIndexOf(2);
-	return JSON.parse(plain.subarray(0, end).toString());
-}
-
-function verifyVapid(header, origin) {
-	const m = /^vapid t=([^,]+), k=(\S+)$/.exec(header || '');
-	assert.ok(m, `VAPID header: ${header}`);
-	const [h, p, s] = m[1].split('.');
-	const raw = b64urlDecode(m[2]);
-	const key = crypto.createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: b64url(raw.subarray(1, 33)), y: b64url(raw.subarray(33)) }, format: 'jwk' });
-	assert.ok(crypto.verify('sha256', Buffer.from(`${h}.${p}`), { key, dsaEncoding: 'ieee-p1363' }, b64urlDecode(s)), 'ES256 signature');
-	const claims = JSON.parse(b64urlDecode(p));
-	assert.equal(claims.aud, origin);
-	const now = Date.now() / 1000;
-	assert.ok(claims.exp > now && claims.exp <= now + 86400 + 5, 'exp within 24 h');
-	assert.equal(JSON.parse(b64urlDecode(h)).alg, 'ES256');
-	return m[2];
-}
-
-// The stand-in push service: answers per endpoint path from a script.
-async function pushService(t) {
-	const got = [];
-	const script = {}; // path → array of [status, headers] answered in turn, then 201
-	const server = http.createServer((req, res) => {
-		const chunks = [];
-		req.on('data', (c) => chunks.push(c));
-		req.on('end', () => {
-			got.push({ path: req.url, headers: req.headers, body: Buffer.concat(chunks) });
-			const next = (script[req.url] || []).shift();
-			const [status, headers] = next || [201, { Location: '/msg/1' }];
-			res.writeHead(status, headers);
-			res.end();
-		});
-	});
-	await new Promise((r) => server.listen(0, '127.0.0.1', r));
-	t.after(() => server.close());
-	return { url: `http://127.0.0.1:${server.address().port}`, got, script };
-}
-
-function subscriber(service, name) {
-	const ecdh = crypto.createECDH('prime256v1');
-	ecdh.generateKeys();
-	const auth = crypto.randomBytes(16);
-	return { ecdh, auth, sub: { endpoint: `${service.url}/push/${name}`, keys: { p256dh: b64url(ecdh.getPublicKey()), auth: b64url(auth) } } };
-}
-
-async function until(cond, ms = 15000) {
-	const end = Date.now() + ms;
-	while (Date.now() < end) {
-		if (await cond()) return true;
-		await sleep(100);
-	}
-	return false;
-}
+import { decrypt, pushService, subscriber, until, verifyVapid } from './lib/push.mjs';
+import { api, okv2, errv2, world, wsConnect, sleep } from './lib/v2.mjs';
 
 const ENV = { HERALD_PUSH_ALLOW_PRIVATE: 'true', HERALD_PUSH_VAPID_SUBJECT: 'mailto:ops@example.com' };
 
@@ -126,15 +53,17 @@ test('a chat message is pushed to the other members\' browsers, encrypted and si
 	d = okv2(await api(srv, 'GET', `/api/v2/chats/${chat.id}/messages/${m.seq}/deliveries`, { token: toks.ann })).items[0];
 	assert.equal(d.status, 'read');
 	assert.ok(d.read_at);
-	// over the realtime connection, for the next one
+	// online first: while bob has a live connection the message reaches him
+	// there, and his browser gets no push (push.while_online = none)
 	const bobWs = await wsConnect(t, srv, { token: toks.bob });
 	const m2 = await a.post(chat.id, 'second', { as: toks.ann });
-	assert.ok(await until(() => ps.got.filter((g) => g.path === '/push/bob').length >= 2));
-	const p2 = decrypt(ps.got.filter((g) => g.path === '/push/bob')[1].body, bob.ecdh, bob.auth);
-	assert.equal(p2.seq, m2.seq);
-	const ack = await bobWs.request({ type: 'delivered', delivery: p2.delivery });
-	assert.equal(ack.type, 'ack');
-	assert.equal(ack.result.status, 'delivered');
+	const live = await until(async () => {
+		const x = okv2(await api(srv, 'GET', `/api/v2/chats/${chat.id}/messages/${m2.seq}/deliveries`, { token: toks.ann })).items[0];
+		return x && x.status === 'delivered' && x.reason === 'live connection' && x.sent_at === null && x;
+	});
+	assert.ok(live, 'recorded as delivered over the live connection');
+	assert.equal(ps.got.filter((g) => g.path === '/push/bob').length, 1, 'no push while online');
+	await bobWs.close();
 	// muted chats are not pushed
 	okv2(await api(srv, 'PATCH', `/api/v2/chats/${chat.id}/settings`, { token: toks.bob, body: { muted: true } }), 'mute');
 	const n = ps.got.length;

@@ -369,8 +369,9 @@ int store_delivery_enqueue_user(store_conn *c, int64_t tenant_id, int64_t messag
                                 unsigned kinds, int *queued)
 {
 	static const char sql[] =
-	        "INSERT INTO deliveries(tenant_id, message_id, user_id, device_id, status, next_try_at, queued_at) "
-	        "SELECT ?1, ?2, d.user_id, d.id, 'queued', ?4, ?4 FROM devices d "
+	        "INSERT INTO deliveries(tenant_id, message_id, user_id, device_id, kind, status, next_try_at, "
+	        "queued_at) "
+	        "SELECT ?1, ?2, d.user_id, d.id, d.kind, 'queued', ?4, ?4 FROM devices d "
 	        "WHERE d.tenant_id = ?1 AND d.user_id = ?3 AND d.kind IN (?5, ?6, ?7) AND d.dead_at IS NULL";
 	*queued = 0;
 	if (!kinds)
@@ -389,12 +390,12 @@ int store_delivery_enqueue_user(store_conn *c, int64_t tenant_id, int64_t messag
 int store_delivery_enqueue_chat(store_conn *c, int64_t tenant_id, int64_t message_id, int64_t chat_id,
                                 int64_t sender_id, int64_t now, unsigned kinds, int *queued)
 {
-	static const char sql[] =
-	        "INSERT INTO deliveries(tenant_id, message_id, user_id, device_id, status, next_try_at, queued_at) "
-	        "SELECT ?1, ?2, d.user_id, d.id, 'queued', ?5, ?5 FROM chat_members m "
-	        "JOIN devices d ON d.user_id = m.user_id AND d.tenant_id = ?1 "
-	        "WHERE m.tenant_id = ?1 AND m.chat_id = ?3 AND m.user_id != ?4 AND m.muted = 0 "
-	        "AND d.kind IN (?6, ?7, ?8) AND d.dead_at IS NULL";
+	static const char sql[] = "INSERT INTO deliveries(tenant_id, message_id, user_id, device_id, kind, status, "
+	                          "next_try_at, queued_at) "
+	                          "SELECT ?1, ?2, d.user_id, d.id, d.kind, 'queued', ?5, ?5 FROM chat_members m "
+	                          "JOIN devices d ON d.user_id = m.user_id AND d.tenant_id = ?1 "
+	                          "WHERE m.tenant_id = ?1 AND m.chat_id = ?3 AND m.user_id != ?4 AND m.muted = 0 "
+	                          "AND d.kind IN (?6, ?7, ?8) AND d.dead_at IS NULL";
 	*queued = 0;
 	if (!kinds)
 		return 0;
@@ -410,23 +411,41 @@ int store_delivery_enqueue_chat(store_conn *c, int64_t tenant_id, int64_t messag
 	return enqueue(c, st, queued);
 }
 
-int store_delivery_due(store_conn *c, int64_t now, int limit, int (*fn)(void *ud, const store_due *d), void *ud)
+int store_delivery_due(store_conn *c, const char *kind, int64_t now, int limit, bool (*skip)(void *ud, int64_t id),
+                       int (*fn)(void *ud, const store_due *d), void *ud)
 {
-	static const char sql[] =
+	/* Rows being sent are still 'queued': they are stepped over here, and
+	 * the badge (the unread total) is counted only for the rows returned. */
+	static const char sql[] = "SELECT q.id FROM deliveries q WHERE q.kind = ?1 AND q.status = 'queued' "
+	                          "AND q.next_try_at <= ?2 ORDER BY q.next_try_at, q.id";
+	static const char row_sql[] =
 	        "SELECT q.id, q.tenant_id, q.message_id, m.chat_id, m.seq, q.device_id, q.attempts, d.kind, d.token, "
 	        "coalesce(d.p256dh, ''), coalesce(d.auth, ''), m.title, m.body, "
 	        "(SELECT coalesce(sum(max(ch.last_seq - cm.last_read_seq, 0)), 0) FROM chat_members cm "
-	        " JOIN chats ch ON ch.id = cm.chat_id WHERE cm.user_id = q.user_id AND ch.deleted_at IS NULL) "
+	        " JOIN chats ch ON ch.id = cm.chat_id WHERE cm.user_id = q.user_id AND ch.deleted_at IS NULL), "
+	        "q.user_id, m.urgent, u.quiet_from IS NOT NULL, coalesce(u.quiet_from, 0), coalesce(u.quiet_to, 0), "
+	        "coalesce(u.quiet_offset, 0), m.kind = 'notification' "
 	        "FROM deliveries q JOIN devices d ON d.id = q.device_id JOIN messages m ON m.id = q.message_id "
-	        "WHERE q.status = 'queued' AND q.next_try_at <= ? ORDER BY q.next_try_at, q.id LIMIT ?";
-	sqlite3_stmt *st = sq_cached(c, sql);
-	if (!st)
+	        "JOIN users u ON u.id = q.user_id WHERE q.id = ?";
+	sqlite3_stmt *ids = sq_cached(c, sql), *st = sq_cached(c, row_sql);
+	if (!ids || !st)
 		return HERR_STORAGE;
-	sqlite3_bind_int64(st, 1, now);
-	sqlite3_bind_int(st, 2, limit);
-	int rc, r = 0;
+	sqlite3_bind_text(ids, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(ids, 2, now);
+	int rc = SQLITE_DONE, r = 0, n = 0;
 	store_due d;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while (n < limit && (rc = sqlite3_step(ids)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(ids, 0);
+		if (skip && skip(ud, id))
+			continue;
+		sqlite3_bind_int64(st, 1, id);
+		if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+			sqlite3_reset(st);
+			if (rc == SQLITE_DONE)
+				continue;
+			break;
+		}
+		n++;
 		d.id = sqlite3_column_int64(st, 0);
 		d.tenant_id = sqlite3_column_int64(st, 1);
 		d.message_id = sqlite3_column_int64(st, 2);
@@ -441,11 +460,23 @@ int store_delivery_due(store_conn *c, int64_t now, int limit, int (*fn)(void *ud
 		d.title = (const char *)sqlite3_column_text(st, 11);
 		d.body = (const char *)sqlite3_column_text(st, 12);
 		d.unread = sqlite3_column_int64(st, 13);
-		if ((r = fn(ud, &d)) != 0)
+		d.user_id = sqlite3_column_int64(st, 14);
+		d.urgent = sqlite3_column_int(st, 15) != 0;
+		d.has_quiet = sqlite3_column_int(st, 16) != 0;
+		d.quiet_from = sqlite3_column_int(st, 17);
+		d.quiet_to = sqlite3_column_int(st, 18);
+		d.quiet_offset = sqlite3_column_int(st, 19);
+		d.notification = sqlite3_column_int(st, 20) != 0;
+		r = fn(ud, &d);
+		sqlite3_reset(st);
+		if (r != 0)
 			break;
+		rc = SQLITE_ROW;
 	}
-	sqlite3_reset(st);
-	return r ? r : rc == SQLITE_DONE ? 0 : sq_err(c, rc);
+	sqlite3_reset(ids);
+	if (r)
+		return r;
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sq_err(c, rc);
 }
 
 int store_delivery_result(store_conn *c, int64_t id, store_delivery_outcome outcome, const char *reason,
@@ -460,6 +491,10 @@ int store_delivery_result(store_conn *c, int64_t id, store_delivery_outcome outc
 	        "AND status = 'queued' AND ?2 = ?2";
 	static const char fail_sql[] = "UPDATE deliveries SET status = 'failed', failed_at = ?2, reason = ?3, "
 	                               "attempts = attempts + 1 WHERE id = ?1 AND status = 'queued'";
+	static const char hold_sql[] = "UPDATE deliveries SET next_try_at = ?3, reason = ?4 WHERE id = ?1 "
+	                               "AND status = 'queued' AND ?2 = ?2";
+	static const char live_sql[] = "UPDATE deliveries SET status = 'delivered', delivered_at = ?2, reason = ?3 "
+	                               "WHERE id = ?1 AND status = 'queued'";
 	static const char dead_sql[] =
 	        "UPDATE devices SET dead_at = ?2, dead_reason = ?3 WHERE id = (SELECT device_id FROM deliveries "
 	        "WHERE id = ?1)";
@@ -486,8 +521,16 @@ int store_delivery_result(store_conn *c, int64_t id, store_delivery_outcome outc
 		sqlite3_bind_int64(st, 2, now);
 		return sq_step_done(c, st);
 	}
+	case STORE_LIVE:
+		if (!(st = sq_cached(c, live_sql)))
+			return HERR_STORAGE;
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, now);
+		sq_bind_opt_text(st, 3, reason);
+		return sq_step_done(c, st);
+	case STORE_HOLD:
 	case STORE_RETRY:
-		if (!(st = sq_cached(c, retry_sql)))
+		if (!(st = sq_cached(c, outcome == STORE_HOLD ? hold_sql : retry_sql)))
 			return HERR_STORAGE;
 		sqlite3_bind_int64(st, 1, id);
 		sqlite3_bind_int64(st, 2, now);

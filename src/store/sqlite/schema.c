@@ -232,6 +232,30 @@ const char *const sqlite_migrations[] = {
 	 * passed the message). */
         "ALTER TABLE deliveries ADD COLUMN read_at INTEGER;"
         "CREATE INDEX deliveries_user ON deliveries(user_id, message_id);",
+
+        /* 7: the push queue per provider (each provider has its own
+	 * concurrency, so the dispatcher reads what is due per kind); urgent
+	 * messages and their SMS fallback, one row per recipient; quiet hours
+	 * per user (minutes after local midnight, local = UTC + offset). */
+        "ALTER TABLE deliveries ADD COLUMN kind TEXT NOT NULL DEFAULT '';"
+        "UPDATE deliveries SET kind = coalesce((SELECT kind FROM devices WHERE id = device_id), '');"
+        "DROP INDEX deliveries_due;"
+        "CREATE INDEX deliveries_due ON deliveries(kind, next_try_at) WHERE status = 'queued';"
+        "ALTER TABLE messages ADD COLUMN urgent INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE users ADD COLUMN quiet_from INTEGER;"
+        "ALTER TABLE users ADD COLUMN quiet_to INTEGER;"
+        "ALTER TABLE users ADD COLUMN quiet_offset INTEGER;"
+        "CREATE TABLE sms_fallbacks ("
+        "  id INTEGER PRIMARY KEY,"
+        "  tenant_id INTEGER NOT NULL,"
+        "  message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
+        "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+        "  status TEXT NOT NULL,"
+        "  reason TEXT,"
+        "  due_at INTEGER NOT NULL,"
+        "  done_at INTEGER);"
+        "CREATE INDEX sms_fallbacks_due ON sms_fallbacks(due_at) WHERE status = 'pending';"
+        "CREATE INDEX sms_fallbacks_message ON sms_fallbacks(message_id);",
 };
 
 const int sqlite_migration_count = (int)(sizeof sqlite_migrations / sizeof sqlite_migrations[0]);
