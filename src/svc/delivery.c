@@ -106,6 +106,19 @@ typedef struct provider {
 	provider_stats stats;
 } provider;
 
+/* VAPID headers per push-service origin: a signed JWT is valid 12 hours
+ * and names only the origin, so one signature serves every push to that
+ * service for an hour instead of an ES256 signature per push. */
+#define VAPID_CACHE     16
+#define VAPID_REUSE_S   3600
+#define VAPID_JWT_TTL_S (12 * 3600)
+
+typedef struct vapid_entry {
+	char origin[272];
+	int64_t made_s;
+	char header[WEBPUSH_VAPID_HEADER_MAX + 32];
+} vapid_entry;
+
 typedef struct id_list {
 	int64_t *v;
 	size_t n, cap;
@@ -113,6 +126,7 @@ typedef struct id_list {
 
 struct deliveries {
 	svc *svc;
+	uv_loop_t *loop;
 	hclient *http;
 	uv_timer_t *tick;
 	const webpush_vapid *vapid;
@@ -123,6 +137,7 @@ struct deliveries {
 	svc_push_online while_online;
 	provider prov[SVC_PUSH_KINDS];
 	i64map inflight; /* delivery id → push_job being sent */
+	vapid_entry vapid_cache[VAPID_CACHE];
 	/* Ids recorded while a read was running: that read may still have seen
 	 * them queued, so its rows for them are dropped. */
 	id_list done_during_scan;
@@ -311,7 +326,7 @@ static void result_done(void *arg, int rc)
 	free(x);
 	if (!d->stopping)
 		for (int k = 0; k < SVC_PUSH_KINDS; k++)
-			if (d->prov[k].backlog && d->prov[k].inflight <= d->prov[k].limit / 2)
+			if (d->prov[k].backlog && d->prov[k].inflight <= d->prov[k].limit * 3 / 4)
 				start_scan(d);
 	deliveries_maybe_free(d);
 }
@@ -411,9 +426,13 @@ static void note_answer(struct deliveries *d, int kind)
 /* ---- sending --------------------------------------------------------------------------- */
 
 typedef struct send_ctx {
+	uv_work_t work;
 	struct deliveries *d;
+	push_job *j; /* stays in the in-flight map (unchanged) until recorded */
 	int64_t id;
 	uint8_t *body;
+	size_t body_len;
+	int rc;
 } send_ctx;
 
 static int64_t retry_after(const hclient_response *res)
@@ -548,31 +567,67 @@ static void send_native(struct deliveries *d, push_job *j)
 	}
 }
 
-static void send_webpush(struct deliveries *d, push_job *j)
+/* The Authorization header line for an endpoint, from the cache or signed
+ * now; NULL when the endpoint has no usable origin. */
+static const char *vapid_auth(struct deliveries *d, const char *endpoint)
 {
-	if (!j->endpoint || !j->payload) {
-		record(d, j, STORE_FAILED, "not a usable Web Push subscription", 0);
-		return;
+	char origin[sizeof d->vapid_cache[0].origin];
+	if (webpush_origin(endpoint, origin, sizeof origin) != 0)
+		return NULL;
+	int64_t now = htime_now_ms() / 1000;
+	vapid_entry *slot = &d->vapid_cache[0];
+	for (int i = 0; i < VAPID_CACHE; i++) {
+		vapid_entry *e = &d->vapid_cache[i];
+		if (strcmp(e->origin, origin) == 0) {
+			if (now - e->made_s < VAPID_REUSE_S && now >= e->made_s)
+				return e->header;
+			slot = e;
+			break;
+		}
+		if (e->made_s < slot->made_s)
+			slot = e; /* the oldest (or an empty one) is replaced */
 	}
-	send_ctx *x = calloc(1, sizeof *x);
-	size_t body_len = 0;
-	if (!x ||
-	    webpush_encrypt(&j->keys, (const uint8_t *)j->payload, strlen(j->payload), &x->body, &body_len) != 0) {
+	char vapid[WEBPUSH_VAPID_HEADER_MAX];
+	if (webpush_vapid_header(d->vapid, endpoint, d->subject[0] ? d->subject : NULL, now, VAPID_JWT_TTL_S, vapid,
+	                         sizeof vapid) != 0)
+		return NULL;
+	hstrlcpy(slot->origin, origin, sizeof slot->origin);
+	slot->made_s = now;
+	snprintf(slot->header, sizeof slot->header, "Authorization: %s", vapid);
+	return slot->header;
+}
+
+/* On a pool thread: RFC 8291 needs a fresh key pair and an ECDH per push,
+ * most of a push's CPU; off the loop it uses the other cores and never
+ * delays chat delivery. */
+static void encrypt_work(uv_work_t *w)
+{
+	send_ctx *x = w->data;
+	x->rc = webpush_encrypt(&x->j->keys, (const uint8_t *)x->j->payload, strlen(x->j->payload), &x->body,
+	                        &x->body_len);
+}
+
+static void encrypt_done(uv_work_t *w, int status)
+{
+	send_ctx *x = w->data;
+	struct deliveries *d = x->d;
+	push_job *j = x->j;
+	if (status != 0 || x->rc != 0 || d->stopping) {
+		free(x->body);
 		free(x);
-		record(d, j, STORE_FAILED, "could not encrypt", 0);
+		if (d->stopping)
+			record(d, j, STORE_RETRY, "server stopping", 0);
+		else
+			record(d, j, STORE_FAILED, "could not encrypt", 0);
 		return;
 	}
-	x->d = d;
-	x->id = j->id;
-	char auth[WEBPUSH_VAPID_HEADER_MAX + 32], vapid[WEBPUSH_VAPID_HEADER_MAX];
-	if (webpush_vapid_header(d->vapid, j->endpoint, d->subject[0] ? d->subject : NULL, htime_now_ms() / 1000,
-	                         12 * 3600, vapid, sizeof vapid) != 0) {
+	const char *auth = vapid_auth(d, j->endpoint);
+	if (!auth) {
 		free(x->body);
 		free(x);
 		record(d, j, STORE_FAILED, "endpoint not usable for VAPID", 0);
 		return;
 	}
-	snprintf(auth, sizeof auth, "Authorization: %s", vapid);
 	char ttl[32], topic[48];
 	snprintf(ttl, sizeof ttl, "TTL: %d", TTL_S);
 	/* The same delivery always has the same Topic: a repeat replaces an
@@ -592,7 +647,7 @@ static void send_webpush(struct deliveries *d, push_job *j)
 	                       .url = j->endpoint,
 	                       .headers = headers,
 	                       .body = x->body,
-	                       .body_len = body_len,
+	                       .body_len = x->body_len,
 	                       .timeout_ms = 15000,
 	                       .max_response = 4096,
 	                       .public_only = !d->allow_private};
@@ -600,6 +655,27 @@ static void send_webpush(struct deliveries *d, push_job *j)
 		free(x->body);
 		free(x);
 		record(d, j, STORE_RETRY, "could not start the request", 0);
+	}
+}
+
+static void send_webpush(struct deliveries *d, push_job *j)
+{
+	if (!j->endpoint || !j->payload) {
+		record(d, j, STORE_FAILED, "not a usable Web Push subscription", 0);
+		return;
+	}
+	send_ctx *x = calloc(1, sizeof *x);
+	if (!x) {
+		record(d, j, STORE_RETRY, "out of memory", 0);
+		return;
+	}
+	x->d = d;
+	x->j = j;
+	x->id = j->id;
+	x->work.data = x;
+	if (uv_queue_work(d->loop, &x->work, encrypt_work, encrypt_done) != 0) {
+		free(x);
+		record(d, j, STORE_RETRY, "could not start the encryption", 0);
 	}
 }
 
@@ -868,6 +944,7 @@ int svc_deliveries_start(svc *s, uv_loop_t *loop, const svc_push_options *opt)
 	if (!d)
 		return HERR_NOMEM;
 	d->svc = s;
+	d->loop = loop;
 	d->vapid = opt->vapid;
 	d->fcm = opt->fcm;
 	d->apns = opt->apns;
