@@ -39,6 +39,7 @@
 #include "core/time.h"
 #include "core/validate.h"
 #include "push/http_client.h"
+#include "push/provider.h"
 
 #define APNS_ID_MAX    64 /* team id, key id */
 #define APNS_TOPIC_MAX 255
@@ -49,6 +50,7 @@
 typedef struct apns_send_ctx apns_send_ctx;
 
 struct apns_send_ctx {
+	push_deferred dfr; /* first: the shared core hands it back */
 	apns_client *c;
 	char *url;
 	char *body;
@@ -61,59 +63,23 @@ struct apns_send_ctx {
 	void *ud;
 	uint64_t token_gen; /* generation of the provider token the request carried */
 	bool resent;        /* the one retry after ExpiredProviderToken was made */
-	push_result res;    /* a result decided locally, reported by the defer timer */
-	apns_send_ctx *next;
 };
 
 struct apns_client {
-	hclient *http;
-	uv_timer_t defer;
+	push_core core; /* first: the shared core hands it back */
 	EVP_PKEY *key;
 	char *team_id, *key_id, *topic_line, *base_url;
 	long timeout_ms;
-	int64_t (*clock_ms)(void *ud);
-	void *clock_ud;
 	char jwt[APNS_JWT_MAX]; /* "" when none */
 	int64_t jwt_iat_ms;
 	uint64_t jwt_gen;
-	apns_send_ctx *ready_head, *ready_tail;
-	size_t pending;
-	bool closing;
-	int handles; /* the defer timer and the hclient */
-	void (*closed)(void *ud);
-	void *closed_ud;
 };
 
 /* ---- small helpers --------------------------------------------------------- */
 
 static int64_t apns_now(const apns_client *c)
 {
-	return c->clock_ms ? c->clock_ms(c->clock_ud) : htime_now_ms();
-}
-
-static void apns_err(char *err, size_t err_size, const char *msg)
-{
-	if (err && err_size)
-		snprintf(err, err_size, "%s", msg);
-}
-
-static void apns_local(push_result *r, push_outcome o, const char *reason)
-{
-	memset(r, 0, sizeof *r);
-	r->outcome = o;
-	snprintf(r->reason, sizeof r->reason, "%s", reason);
-}
-
-static void apns_local_rc(push_result *r, int rc)
-{
-	if (rc == HERR_SHUTTING_DOWN)
-		apns_local(r, PUSH_RETRY, "cancelled");
-	else if (rc == HERR_NOMEM)
-		apns_local(r, PUSH_RETRY, "out of memory");
-	else if (rc == HERR_INTERNAL)
-		apns_local(r, PUSH_FAILED, "cannot sign the provider token");
-	else
-		apns_local(r, PUSH_FAILED, "request refused");
+	return push_core_now(&c->core);
 }
 
 static bool apns_alnum(const char *s, size_t max)
@@ -123,17 +89,6 @@ static bool apns_alnum(const char *s, size_t max)
 	for (; s[n]; n++)
 		if (n >= max ||
 		    !((s[n] >= 'A' && s[n] <= 'Z') || (s[n] >= 'a' && s[n] <= 'z') || (s[n] >= '0' && s[n] <= '9')))
-			return false;
-	return n > 0;
-}
-
-/* Printable ASCII without spaces: what a header value of ours may hold. */
-static bool apns_visible(const char *s, size_t max)
-{
-	size_t n = 0;
-
-	for (; s[n]; n++)
-		if (n >= max || (unsigned char)s[n] < 0x21 || (unsigned char)s[n] > 0x7e)
 			return false;
 	return n > 0;
 }
@@ -167,62 +122,18 @@ static void apns_finish(apns_send_ctx *x, const push_result *r)
 	void *ud = x->ud;
 	push_result copy = *r; /* r may live in x */
 
-	x->c->pending--;
+	x->c->core.pending--;
 	apns_ctx_free(x);
 	done(ud, &copy);
 }
 
-static apns_send_ctx *apns_detach_ready(apns_client *c)
+/* The shared core reports a deferred result. */
+static void apns_finish_deferred(push_deferred *d, const push_result *r)
 {
-	apns_send_ctx *list = c->ready_head;
-
-	c->ready_head = c->ready_tail = NULL;
-	return list;
-}
-
-static void apns_on_defer(uv_timer_t *t)
-{
-	/* only what is there now: a done callback that sends again waits a turn */
-	apns_send_ctx *list = apns_detach_ready(t->data), *x;
-
-	while ((x = list)) {
-		list = x->next;
-		apns_finish(x, &x->res);
-	}
-}
-
-static void apns_defer(apns_send_ctx *x, const push_result *r)
-{
-	apns_client *c = x->c;
-
-	x->res = *r;
-	x->next = NULL;
-	if (c->ready_tail)
-		c->ready_tail->next = x;
-	else
-		c->ready_head = x;
-	c->ready_tail = x;
-	uv_timer_start(&c->defer, apns_on_defer, 0, 0);
-}
-
-static void apns_defer_local(apns_send_ctx *x, push_outcome o, const char *reason)
-{
-	push_result r;
-
-	apns_local(&r, o, reason);
-	apns_defer(x, &r);
+	apns_finish((apns_send_ctx *)d, r);
 }
 
 /* ---- key and provider token ----------------------------------------------- */
-
-static int apns_no_password(char *buf, int size, int rwflag, void *u)
-{
-	(void)buf;
-	(void)size;
-	(void)rwflag;
-	(void)u;
-	return -1; /* an encrypted key is refused, never prompted for */
-}
 
 static int apns_load_key(apns_client *c, const apns_config *cfg, char *err, size_t err_size)
 {
@@ -231,30 +142,19 @@ static int apns_load_key(apns_client *c, const apns_config *cfg, char *err, size
 	char group[32];
 	size_t glen = 0;
 
-	c->key = bio ? PEM_read_bio_PrivateKey(bio, NULL, apns_no_password, NULL) : NULL;
+	c->key = bio ? PEM_read_bio_PrivateKey(bio, NULL, push_pem_no_password, NULL) : NULL;
 	BIO_free(bio);
 	if (!c->key) {
 		ERR_clear_error();
-		apns_err(err, err_size, "apns: key is not an unencrypted PEM private key (.p8)");
+		push_set_err(err, err_size, "apns: key is not an unencrypted PEM private key (.p8)");
 		return HERR_FIELD_INVALID;
 	}
 	if (!EVP_PKEY_is_a(c->key, "EC") || EVP_PKEY_get_group_name(c->key, group, sizeof group, &glen) != 1 ||
 	    (strcmp(group, "prime256v1") != 0 && strcmp(group, "P-256") != 0)) {
 		ERR_clear_error();
-		apns_err(err, err_size, "apns: key is not an EC P-256 key");
+		push_set_err(err, err_size, "apns: key is not an EC P-256 key");
 		return HERR_FIELD_INVALID;
 	}
-	return 0;
-}
-
-static int apns_b64_append(hbuf *b, const void *p, size_t n)
-{
-	size_t enc = hcodec_b64url_len(n);
-
-	if (hbuf_reserve(b, enc) != 0)
-		return HERR_NOMEM;
-	hcodec_b64url_encode(p, n, b->data + b->len);
-	b->len += enc;
 	return 0;
 }
 
@@ -292,10 +192,10 @@ static int apns_new_token(apns_client *c, int64_t now_ms)
 
 	if (hbuf_printf(&head, "{\"alg\":\"ES256\",\"kid\":\"%s\"}", c->key_id) == 0 &&
 	    hbuf_printf(&claims, "{\"iss\":\"%s\",\"iat\":%lld}", c->team_id, (long long)(now_ms / 1000)) == 0 &&
-	    apns_b64_append(&tok, head.data, head.len) == 0 && hbuf_putc(&tok, '.') == 0 &&
-	    apns_b64_append(&tok, claims.data, claims.len) == 0 &&
+	    push_b64url_append(&tok, head.data, head.len) == 0 && hbuf_putc(&tok, '.') == 0 &&
+	    push_b64url_append(&tok, claims.data, claims.len) == 0 &&
 	    (rc = apns_sign(c->key, tok.data, tok.len, sig)) == 0 &&
-	    (hbuf_putc(&tok, '.') != 0 || apns_b64_append(&tok, sig, sizeof sig) != 0))
+	    (hbuf_putc(&tok, '.') != 0 || push_b64url_append(&tok, sig, sizeof sig) != 0))
 		rc = HERR_NOMEM;
 	if (rc == 0 && tok.len >= sizeof c->jwt)
 		rc = HERR_INTERNAL;
@@ -311,23 +211,6 @@ static int apns_new_token(apns_client *c, int64_t now_ms)
 }
 
 /* ---- payload ---------------------------------------------------------------- */
-
-typedef struct apns_json {
-	hbuf *b;
-	int rc;
-} apns_json;
-
-static void apns_put(apns_json *j, const char *s)
-{
-	if (j->rc == 0)
-		j->rc = hbuf_puts(j->b, s);
-}
-
-static void apns_str(apns_json *j, const char *s, size_t n)
-{
-	if (j->rc == 0)
-		j->rc = hbuf_json_str(j->b, s, n);
-}
 
 static const char *apns_message_problem(const apns_message *m)
 {
@@ -350,46 +233,46 @@ static const char *apns_message_problem(const apns_message *m)
 /* The body with alert text t[0..tlen) (cut: ends with "…"). */
 static int apns_build(const apns_message *m, const char *t, size_t tlen, bool cut, hbuf *out)
 {
-	apns_json j = {out, 0};
+	push_json j = {out, 0};
 	bool has_title = m->title && *m->title, has_body = tlen > 0 || cut;
 	const char *sound = m->sound ? m->sound : "default";
 	char num[32];
 
 	hbuf_reset(out);
 	if (m->type == APNS_PUSH_BACKGROUND) {
-		apns_put(&j, "{\"aps\":{\"content-available\":1}");
+		push_json_put(&j, "{\"aps\":{\"content-available\":1}");
 	} else {
-		apns_put(&j, "{\"aps\":{\"alert\":{");
+		push_json_put(&j, "{\"aps\":{\"alert\":{");
 		if (has_title) {
-			apns_put(&j, "\"title\":");
-			apns_str(&j, m->title, strlen(m->title));
+			push_json_put(&j, "\"title\":");
+			push_json_str(&j, m->title, strlen(m->title));
 		}
 		if (has_body) {
-			apns_put(&j, has_title ? ",\"body\":" : "\"body\":");
-			apns_str(&j, t, tlen);
+			push_json_put(&j, has_title ? ",\"body\":" : "\"body\":");
+			push_json_str(&j, t, tlen);
 			if (cut && j.rc == 0) {
 				out->len--; /* reopen the literal: its last byte is the closing quote */
-				apns_put(&j, APNS_ELLIPSIS "\"");
+				push_json_put(&j, APNS_ELLIPSIS "\"");
 			}
 		}
-		apns_put(&j, "}");
+		push_json_put(&j, "}");
 		if (m->has_badge) {
 			snprintf(num, sizeof num, ",\"badge\":%d", m->badge < 0 ? 0 : m->badge);
-			apns_put(&j, num);
+			push_json_put(&j, num);
 		}
 		if (*sound) {
-			apns_put(&j, ",\"sound\":");
-			apns_str(&j, sound, strlen(sound));
+			push_json_put(&j, ",\"sound\":");
+			push_json_str(&j, sound, strlen(sound));
 		}
-		apns_put(&j, "}");
+		push_json_put(&j, "}");
 	}
 	for (size_t i = 0; i < m->data_count; i++) {
-		apns_put(&j, ",");
-		apns_str(&j, m->data[i].key, strlen(m->data[i].key));
-		apns_put(&j, ":");
-		apns_str(&j, m->data[i].value, strlen(m->data[i].value));
+		push_json_put(&j, ",");
+		push_json_str(&j, m->data[i].key, strlen(m->data[i].key));
+		push_json_put(&j, ":");
+		push_json_str(&j, m->data[i].value, strlen(m->data[i].value));
 	}
-	apns_put(&j, "}");
+	push_json_put(&j, "}");
 	return j.rc;
 }
 
@@ -463,7 +346,7 @@ static int apns_post(apns_send_ctx *x)
 	req.body_len = x->body_len;
 	req.timeout_ms = c->timeout_ms;
 	x->token_gen = c->jwt_gen;
-	return hclient_send(c->http, &req, apns_on_sent, x);
+	return hclient_send(c->core.http, &req, apns_on_sent, x);
 }
 
 /* Forgets the provider token x carried, unless a newer one replaced it. */
@@ -485,9 +368,9 @@ static void apns_on_sent(void *ud, const hclient_response *res)
 
 	if (st == 0) {
 		if (res->error && strcmp(res->error, "cancelled") == 0)
-			apns_local(&r, PUSH_RETRY, "cancelled");
+			push_result_local(&r, PUSH_RETRY, "cancelled");
 		else {
-			apns_local(&r, PUSH_RETRY, "");
+			push_result_local(&r, PUSH_RETRY, "");
 			snprintf(r.reason, sizeof r.reason, "network: %s", res->error ? res->error : "no answer");
 		}
 		apns_finish(x, &r);
@@ -519,7 +402,7 @@ static void apns_on_sent(void *ud, const hclient_response *res)
 			x->resent = true;
 			if ((rc = apns_post(x)) == 0)
 				return;
-			apns_local_rc(&r, rc);
+			push_result_from_rc(&r, rc);
 		}
 	} else if (st == 403 && strcmp(r.reason, "InvalidProviderToken") == 0) {
 		apns_drop_token(c, x);
@@ -534,6 +417,14 @@ static void apns_on_sent(void *ud, const hclient_response *res)
 }
 
 /* ---- API ---------------------------------------------------------------------- */
+
+static void apns_free_fields(apns_client *c);
+
+/* The shared core frees the client once both its handles are closed. */
+static void apns_free_client(push_core *core)
+{
+	apns_free_fields((apns_client *)core);
+}
 
 static void apns_free_fields(apns_client *c)
 {
@@ -554,12 +445,12 @@ int apns_client_new(const apns_config *cfg, apns_client **out, char *err, size_t
 	apns_client *c;
 	int rc = HERR_FIELD_INVALID;
 
-	apns_err(err, err_size, "");
+	push_set_err(err, err_size, "");
 	if (!out)
 		return HERR_FIELD_INVALID;
 	*out = NULL;
 	if (!cfg || !cfg->loop || !cfg->key_pem) {
-		apns_err(err, err_size, "apns: loop and key are required");
+		push_set_err(err, err_size, "apns: loop and key are required");
 		return HERR_FIELD_INVALID;
 	}
 	endpoint = cfg->endpoint && *cfg->endpoint ? cfg->endpoint : APNS_DEFAULT_ENDPOINT;
@@ -567,26 +458,26 @@ int apns_client_new(const apns_config *cfg, apns_client **out, char *err, size_t
 	while (elen > 0 && endpoint[elen - 1] == '/')
 		elen--;
 	if (!cfg->team_id || !apns_alnum(cfg->team_id, APNS_ID_MAX)) {
-		apns_err(err, err_size, "apns: team id missing or not letters and digits");
+		push_set_err(err, err_size, "apns: team id missing or not letters and digits");
 		return rc;
 	}
 	if (!cfg->key_id || !apns_alnum(cfg->key_id, APNS_ID_MAX)) {
-		apns_err(err, err_size, "apns: key id missing or not letters and digits");
+		push_set_err(err, err_size, "apns: key id missing or not letters and digits");
 		return rc;
 	}
-	if (!cfg->topic || !apns_visible(cfg->topic, APNS_TOPIC_MAX)) {
-		apns_err(err, err_size, "apns: topic (bundle id) missing or invalid");
+	if (!cfg->topic || !push_visible(cfg->topic, APNS_TOPIC_MAX)) {
+		push_set_err(err, err_size, "apns: topic (bundle id) missing or invalid");
 		return rc;
 	}
 	if (strncmp(endpoint, "https://", 8) != 0 && strncmp(endpoint, "http://", 7) != 0) {
-		apns_err(err, err_size, "apns: endpoint is not an http(s) URL");
+		push_set_err(err, err_size, "apns: endpoint is not an http(s) URL");
 		return rc;
 	}
 	if (!(c = calloc(1, sizeof *c)))
 		return HERR_NOMEM;
 	c->timeout_ms = cfg->timeout_ms;
-	c->clock_ms = cfg->clock_ms;
-	c->clock_ud = cfg->clock_ud;
+	c->core.clock_ms = cfg->clock_ms;
+	c->core.clock_ud = cfg->clock_ud;
 	if ((rc = apns_load_key(c, cfg, err, err_size)) != 0)
 		goto fail;
 	rc = HERR_NOMEM;
@@ -595,11 +486,9 @@ int apns_client_new(const apns_config *cfg, apns_client **out, char *err, size_t
 	    hbuf_append(&url, endpoint, elen) != 0 || hbuf_puts(&url, "/3/device/") != 0 ||
 	    !(c->base_url = hbuf_steal(&url, NULL)))
 		goto fail;
-	if ((rc = hclient_new(cfg->loop, cfg->max_concurrent, &c->http)) != 0)
+	if ((rc = push_core_init(&c->core, cfg->loop, cfg->max_concurrent, cfg->clock_ms, cfg->clock_ud,
+	                         apns_finish_deferred, apns_free_client)) != 0)
 		goto fail;
-	uv_timer_init(cfg->loop, &c->defer);
-	c->defer.data = c;
-	c->handles = 2;
 	*out = c;
 	return 0;
 fail:
@@ -640,27 +529,27 @@ int apns_send(apns_client *c, const char *device_token_hex, const apns_message *
 
 	if (!c || !device_token_hex || !m || !done)
 		return HERR_FIELD_INVALID;
-	if (c->closing)
+	if (c->core.closing)
 		return HERR_SHUTTING_DOWN;
 	if (!(x = calloc(1, sizeof *x)))
 		return HERR_NOMEM;
 	x->c = c;
 	x->done = done;
 	x->ud = ud;
-	c->pending++;
+	c->core.pending++;
 	if (!apns_token_ok(device_token_hex)) {
-		apns_defer_local(x, PUSH_DEAD_TOKEN, "invalid device token");
+		push_core_defer_local(&c->core, &x->dfr, PUSH_DEAD_TOKEN, "invalid device token");
 		return 0;
 	}
 	if ((why = apns_message_problem(m))) {
-		apns_defer_local(x, PUSH_FAILED, why);
+		push_core_defer_local(&c->core, &x->dfr, PUSH_FAILED, why);
 		return 0;
 	}
 	if ((rc = apns_payload(m, &body)) != 0) {
 		hbuf_free(&body);
 		if (rc != HERR_BODY_TOO_LARGE)
 			goto nomem;
-		apns_defer_local(x, PUSH_FAILED, "payload too large");
+		push_core_defer_local(&c->core, &x->dfr, PUSH_FAILED, "payload too large");
 		return 0;
 	}
 	if (!(x->body = hbuf_steal(&body, &x->body_len)) || !apns_prepare(x, device_token_hex, m))
@@ -668,59 +557,25 @@ int apns_send(apns_client *c, const char *device_token_hex, const apns_message *
 	if ((rc = apns_post(x)) == HERR_NOMEM)
 		goto nomem;
 	if (rc != 0) {
-		apns_local_rc(&r, rc);
-		apns_defer(x, &r);
+		push_result_from_rc(&r, rc);
+		push_core_defer(&c->core, &x->dfr, &r);
 	}
 	return 0;
 nomem:
-	c->pending--;
+	c->core.pending--;
 	apns_ctx_free(x);
 	return HERR_NOMEM;
 }
 
 size_t apns_pending(const apns_client *c)
 {
-	return c ? c->pending : 0;
-}
-
-static void apns_handle_gone(apns_client *c)
-{
-	void (*closed)(void *) = c->closed;
-	void *ud = c->closed_ud;
-
-	if (--c->handles > 0)
-		return;
-	apns_free_fields(c);
-	if (closed)
-		closed(ud);
-}
-
-static void apns_on_http_closed(void *ud)
-{
-	apns_handle_gone(ud);
-}
-
-static void apns_on_defer_closed(uv_handle_t *h)
-{
-	apns_handle_gone(h->data);
+	return c ? c->core.pending : 0;
 }
 
 void apns_client_close(apns_client *c, void (*closed)(void *ud), void *ud)
 {
-	apns_send_ctx *list, *x;
-
-	if (!c || c->closing)
+	if (!c || c->core.closing)
 		return;
-	c->closing = true;
-	c->closed = closed;
-	c->closed_ud = ud;
 	/* cancels every request: their sends finish with PUSH_RETRY "cancelled" */
-	hclient_close(c->http, apns_on_http_closed, c);
-	list = apns_detach_ready(c);
-	while ((x = list)) {
-		list = x->next;
-		apns_finish(x, &x->res);
-	}
-	uv_timer_stop(&c->defer);
-	uv_close((uv_handle_t *)&c->defer, apns_on_defer_closed);
+	push_core_close(&c->core, closed, ud);
 }

@@ -37,6 +37,7 @@
 #include "core/time.h"
 #include "core/validate.h"
 #include "push/http_client.h"
+#include "push/provider.h"
 
 #define FCM_JWT_LIFETIME_S   3600
 #define FCM_TOKEN_MARGIN_MS  60000 /* a cached access token is dropped this long before it expires */
@@ -51,67 +52,34 @@
 typedef struct fcm_send_ctx fcm_send_ctx;
 
 struct fcm_send_ctx {
+	push_deferred dfr; /* first: the shared core hands it back */
 	fcm_client *c;
 	char *body;
 	size_t body_len;
 	push_done_fn done;
 	void *ud;
 	uint64_t token_gen; /* generation of the access token the request carried */
-	push_result res;    /* a result decided locally, reported by the defer timer */
-	fcm_send_ctx *next;
+	fcm_send_ctx *next; /* in the list waiting for the access token */
 };
 
 struct fcm_client {
-	hclient *http;
-	uv_timer_t defer;
+	push_core core; /* first: the shared core hands it back */
 	EVP_PKEY *key;
 	char *project_id, *client_email, *key_id, *token_uri, *send_url;
 	long timeout_ms;
-	int64_t (*clock_ms)(void *ud);
-	void *clock_ud;
 	/* OAuth2 */
 	char *access_token; /* NULL when none */
 	int64_t token_until_ms;
 	uint64_t token_gen;
 	bool fetching;
-	fcm_send_ctx *wait_head, *wait_tail;   /* sends waiting for the token */
-	fcm_send_ctx *ready_head, *ready_tail; /* results for the defer timer */
-	size_t pending;
-	bool closing;
-	int handles; /* the defer timer and the hclient */
-	void (*closed)(void *ud);
-	void *closed_ud;
+	fcm_send_ctx *wait_head, *wait_tail; /* sends waiting for the token */
 };
 
 /* ---- small helpers --------------------------------------------------------- */
 
 static int64_t fcm_now(const fcm_client *c)
 {
-	return c->clock_ms ? c->clock_ms(c->clock_ud) : htime_now_ms();
-}
-
-static void fcm_err(char *err, size_t err_size, const char *msg)
-{
-	if (err && err_size)
-		snprintf(err, err_size, "%s", msg);
-}
-
-static void fcm_local(push_result *r, push_outcome o, const char *reason)
-{
-	memset(r, 0, sizeof *r);
-	r->outcome = o;
-	snprintf(r->reason, sizeof r->reason, "%s", reason);
-}
-
-/* What an hclient_send refusal means for the notification. */
-static void fcm_local_rc(push_result *r, int rc)
-{
-	if (rc == HERR_SHUTTING_DOWN)
-		fcm_local(r, PUSH_RETRY, "cancelled");
-	else if (rc == HERR_NOMEM)
-		fcm_local(r, PUSH_RETRY, "out of memory");
-	else
-		fcm_local(r, PUSH_FAILED, "request refused");
+	return push_core_now(&c->core);
 }
 
 static void fcm_push(fcm_send_ctx **head, fcm_send_ctx **tail, fcm_send_ctx *x)
@@ -132,16 +100,6 @@ static fcm_send_ctx *fcm_detach(fcm_send_ctx **head, fcm_send_ctx **tail)
 	return list;
 }
 
-static bool fcm_printable(const char *s, size_t max)
-{
-	size_t n = 0;
-
-	for (; s[n]; n++)
-		if ((unsigned char)s[n] < 0x21 || (unsigned char)s[n] > 0x7e || n >= max)
-			return false;
-	return n > 0;
-}
-
 /* ---- completion ------------------------------------------------------------ */
 
 static void fcm_finish(fcm_send_ctx *x, const push_result *r)
@@ -151,51 +109,24 @@ static void fcm_finish(fcm_send_ctx *x, const push_result *r)
 	void *ud = x->ud;
 	push_result copy = *r; /* r may live in x */
 
-	c->pending--;
+	c->core.pending--;
 	free(x->body);
 	free(x);
 	done(ud, &copy);
 }
 
-static void fcm_on_defer(uv_timer_t *t)
+/* The shared core reports a deferred result. */
+static void fcm_finish_deferred(push_deferred *d, const push_result *r)
 {
-	fcm_client *c = t->data;
-	/* only what is there now: a done callback that sends again waits a turn */
-	fcm_send_ctx *list = fcm_detach(&c->ready_head, &c->ready_tail), *x;
-
-	while ((x = list)) {
-		list = x->next;
-		fcm_finish(x, &x->res);
-	}
+	fcm_finish((fcm_send_ctx *)d, r);
 }
 
 static void fcm_defer(fcm_send_ctx *x, const push_result *r)
 {
-	fcm_client *c = x->c;
-
-	x->res = *r;
-	fcm_push(&c->ready_head, &c->ready_tail, x);
-	uv_timer_start(&c->defer, fcm_on_defer, 0, 0);
-}
-
-static void fcm_defer_local(fcm_send_ctx *x, push_outcome o, const char *reason)
-{
-	push_result r;
-
-	fcm_local(&r, o, reason);
-	fcm_defer(x, &r);
+	push_core_defer(&x->c->core, &x->dfr, r);
 }
 
 /* ---- service account and JWT ------------------------------------------------ */
-
-static int fcm_no_password(char *buf, int size, int rwflag, void *u)
-{
-	(void)buf;
-	(void)size;
-	(void)rwflag;
-	(void)u;
-	return -1; /* an encrypted key is refused, never prompted for */
-}
 
 static const char *fcm_field(const json_t *j, const char *name)
 {
@@ -226,16 +157,16 @@ static int fcm_load_key(fcm_client *c, const char *pem, char *err, size_t err_si
 {
 	BIO *bio = BIO_new_mem_buf(pem, -1);
 
-	c->key = bio ? PEM_read_bio_PrivateKey(bio, NULL, fcm_no_password, NULL) : NULL;
+	c->key = bio ? PEM_read_bio_PrivateKey(bio, NULL, push_pem_no_password, NULL) : NULL;
 	BIO_free(bio);
 	ERR_clear_error();
 	if (!c->key) {
-		fcm_err(err, err_size, "service account: private_key is not an unencrypted PEM private key");
+		push_set_err(err, err_size, "service account: private_key is not an unencrypted PEM private key");
 		return HERR_FIELD_INVALID;
 	}
 	if (!EVP_PKEY_is_a(c->key, "RSA") || EVP_PKEY_get_bits(c->key) < FCM_RSA_MIN_BITS ||
 	    EVP_PKEY_get_size(c->key) > FCM_SIG_MAX) {
-		fcm_err(err, err_size, "service account: private_key is not an RSA key of 2048 to 8192 bits");
+		push_set_err(err, err_size, "service account: private_key is not an RSA key of 2048 to 8192 bits");
 		return HERR_FIELD_INVALID;
 	}
 	return 0;
@@ -249,7 +180,7 @@ static int fcm_load_account(fcm_client *c, const fcm_config *cfg, char *err, siz
 	int rc = HERR_FIELD_INVALID;
 
 	if (!json_is_object(j)) {
-		fcm_err(err, err_size, "service account: not a JSON object");
+		push_set_err(err, err_size, "service account: not a JSON object");
 		goto out;
 	}
 	type = fcm_field(j, "type");
@@ -259,17 +190,17 @@ static int fcm_load_account(fcm_client *c, const fcm_config *cfg, char *err, siz
 	uri = fcm_field(j, "token_uri");
 	kid = fcm_field(j, "private_key_id");
 	if (!type || strcmp(type, "service_account") != 0)
-		fcm_err(err, err_size, "service account: type is not \"service_account\"");
+		push_set_err(err, err_size, "service account: type is not \"service_account\"");
 	else if (!project || !fcm_project_ok(project))
-		fcm_err(err, err_size, "service account: project_id missing or invalid");
+		push_set_err(err, err_size, "service account: project_id missing or invalid");
 	else if (!email || !*email)
-		fcm_err(err, err_size, "service account: client_email missing");
+		push_set_err(err, err_size, "service account: client_email missing");
 	else if (!key)
-		fcm_err(err, err_size, "service account: private_key missing");
+		push_set_err(err, err_size, "service account: private_key missing");
 	else if (uri && !fcm_http_url(uri))
-		fcm_err(err, err_size, "service account: token_uri is not an http(s) URL");
-	else if (kid && !fcm_printable(kid, 256))
-		fcm_err(err, err_size, "service account: private_key_id invalid");
+		push_set_err(err, err_size, "service account: token_uri is not an http(s) URL");
+	else if (kid && !push_visible(kid, 256))
+		push_set_err(err, err_size, "service account: private_key_id invalid");
 	else if ((rc = fcm_load_key(c, key, err, err_size)) == 0) {
 		c->project_id = strdup(project);
 		c->client_email = strdup(email);
@@ -281,17 +212,6 @@ static int fcm_load_account(fcm_client *c, const fcm_config *cfg, char *err, siz
 out:
 	json_decref(j);
 	return rc;
-}
-
-static int fcm_b64_append(hbuf *b, const void *p, size_t n)
-{
-	size_t enc = hcodec_b64url_len(n);
-
-	if (hbuf_reserve(b, enc) != 0)
-		return HERR_NOMEM;
-	hcodec_b64url_encode(p, n, b->data + b->len);
-	b->len += enc;
-	return 0;
 }
 
 /* Appends the signed assertion (RFC 7523) for the token exchange to out. */
@@ -311,8 +231,8 @@ static int fcm_assertion(fcm_client *c, int64_t now_s, hbuf *out)
 	    hbuf_json_str(&claims, c->token_uri, strlen(c->token_uri)) != 0 ||
 	    hbuf_printf(&claims, ",\"iat\":%lld,\"exp\":%lld}", (long long)now_s,
 	                (long long)(now_s + FCM_JWT_LIFETIME_S)) != 0 ||
-	    fcm_b64_append(out, head.data, head.len) != 0 || hbuf_putc(out, '.') != 0 ||
-	    fcm_b64_append(out, claims.data, claims.len) != 0) {
+	    push_b64url_append(out, head.data, head.len) != 0 || hbuf_putc(out, '.') != 0 ||
+	    push_b64url_append(out, claims.data, claims.len) != 0) {
 		rc = HERR_NOMEM;
 		goto out;
 	}
@@ -323,7 +243,7 @@ static int fcm_assertion(fcm_client *c, int64_t now_s, hbuf *out)
 		rc = HERR_INTERNAL;
 		goto out;
 	}
-	if (hbuf_putc(out, '.') != 0 || fcm_b64_append(out, sig, sig_len) != 0)
+	if (hbuf_putc(out, '.') != 0 || push_b64url_append(out, sig, sig_len) != 0)
 		rc = HERR_NOMEM;
 out:
 	EVP_MD_CTX_free(md);
@@ -334,27 +254,10 @@ out:
 
 /* ---- payload ---------------------------------------------------------------- */
 
-typedef struct fcm_json {
-	hbuf *b;
-	int rc;
-} fcm_json;
-
-static void fcm_put(fcm_json *j, const char *s)
-{
-	if (j->rc == 0)
-		j->rc = hbuf_puts(j->b, s);
-}
-
-static void fcm_str(fcm_json *j, const char *s, size_t n)
-{
-	if (j->rc == 0)
-		j->rc = hbuf_json_str(j->b, s, n);
-}
-
 /* A string literal of s[0..n), with "…" inside the quotes when cut. */
-static void fcm_text(fcm_json *j, const char *s, size_t n, bool cut)
+static void fcm_text(push_json *j, const char *s, size_t n, bool cut)
 {
-	fcm_str(j, s, n);
+	push_json_str(j, s, n);
 	if (cut && j->rc == 0) {
 		j->b->len--; /* reopen the literal: its last byte is the closing quote */
 		j->rc = hbuf_puts(j->b, FCM_ELLIPSIS "\"");
@@ -380,71 +283,71 @@ static const char *fcm_data_problem(const fcm_message *m)
 static int fcm_build(fcm_client *c, const char *token, const fcm_message *m, const char *text, size_t tlen, bool cut,
                      hbuf *out)
 {
-	fcm_json j = {out, 0};
+	push_json j = {out, 0};
 	bool has_title = m->title && *m->title, notify = has_title || tlen > 0 || cut;
 	const char *prio = m->normal_priority ? "5" : "10";
 	size_t ck_len = m->collapse_key ? strlen(m->collapse_key) : 0;
 	char num[64];
 
 	hbuf_reset(out);
-	fcm_put(&j, "{\"message\":{\"token\":");
-	fcm_str(&j, token, strlen(token));
+	push_json_put(&j, "{\"message\":{\"token\":");
+	push_json_str(&j, token, strlen(token));
 	if (notify) {
-		fcm_put(&j, ",\"notification\":{");
+		push_json_put(&j, ",\"notification\":{");
 		if (has_title) {
-			fcm_put(&j, "\"title\":");
-			fcm_str(&j, m->title, strlen(m->title));
+			push_json_put(&j, "\"title\":");
+			push_json_str(&j, m->title, strlen(m->title));
 		}
 		if (tlen > 0 || cut) {
-			fcm_put(&j, has_title ? ",\"body\":" : "\"body\":");
+			push_json_put(&j, has_title ? ",\"body\":" : "\"body\":");
 			fcm_text(&j, text, tlen, cut);
 		}
-		fcm_put(&j, "}");
+		push_json_put(&j, "}");
 	}
 	if (m->data_count > 0) {
-		fcm_put(&j, ",\"data\":{");
+		push_json_put(&j, ",\"data\":{");
 		for (size_t i = 0; i < m->data_count; i++) {
 			if (i > 0)
-				fcm_put(&j, ",");
-			fcm_str(&j, m->data[i].key, strlen(m->data[i].key));
-			fcm_put(&j, ":");
-			fcm_str(&j, m->data[i].value, strlen(m->data[i].value));
+				push_json_put(&j, ",");
+			push_json_str(&j, m->data[i].key, strlen(m->data[i].key));
+			push_json_put(&j, ":");
+			push_json_str(&j, m->data[i].value, strlen(m->data[i].value));
 		}
-		fcm_put(&j, "}");
+		push_json_put(&j, "}");
 	}
-	fcm_put(&j,
-	        m->normal_priority ? ",\"android\":{\"priority\":\"normal\"" : ",\"android\":{\"priority\":\"high\"");
+	push_json_put(&j, m->normal_priority ? ",\"android\":{\"priority\":\"normal\""
+	                                     : ",\"android\":{\"priority\":\"high\"");
 	if (ck_len > 0) {
-		fcm_put(&j, ",\"collapse_key\":");
-		fcm_str(&j, m->collapse_key, ck_len);
+		push_json_put(&j, ",\"collapse_key\":");
+		push_json_str(&j, m->collapse_key, ck_len);
 	}
 	if (m->ttl_s > 0) {
 		snprintf(num, sizeof num, ",\"ttl\":\"%llds\"", (long long)m->ttl_s);
-		fcm_put(&j, num);
+		push_json_put(&j, num);
 	}
 	/* the apns block: what iOS devices reached through FCM need of APNs' headers */
-	fcm_put(&j, "},\"apns\":{\"headers\":{\"apns-priority\":\"");
-	fcm_put(&j, notify ? prio : "5");
-	fcm_put(&j, notify ? "\"" : "\",\"apns-push-type\":\"background\"");
+	push_json_put(&j, "},\"apns\":{\"headers\":{\"apns-priority\":\"");
+	push_json_put(&j, notify ? prio : "5");
+	push_json_put(&j, notify ? "\"" : "\",\"apns-push-type\":\"background\"");
 	if (m->ttl_s > 0) {
 		snprintf(num, sizeof num, ",\"apns-expiration\":\"%lld\"", (long long)(fcm_now(c) / 1000 + m->ttl_s));
-		fcm_put(&j, num);
+		push_json_put(&j, num);
 	}
 	if (ck_len > 0 && ck_len <= FCM_COLLAPSE_ID_MAX) {
-		fcm_put(&j, ",\"apns-collapse-id\":");
-		fcm_str(&j, m->collapse_key, ck_len);
+		push_json_put(&j, ",\"apns-collapse-id\":");
+		push_json_str(&j, m->collapse_key, ck_len);
 	}
-	fcm_put(&j, "},\"payload\":{\"aps\":{");
+	push_json_put(&j, "},\"payload\":{\"aps\":{");
 	if (notify) {
-		fcm_put(&j, "\"sound\":\"default\"");
+		push_json_put(&j, "\"sound\":\"default\"");
 		if (m->has_badge) {
 			snprintf(num, sizeof num, ",\"badge\":%d", m->badge < 0 ? 0 : m->badge);
-			fcm_put(&j, num);
+			push_json_put(&j, num);
 		}
 	} else {
-		fcm_put(&j, "\"content-available\":1");
+		push_json_put(&j, "\"content-available\":1");
 	}
-	fcm_put(&j, "}}}}}");
+	push_json_put(&j, "}}}}}");
 	return j.rc;
 }
 
@@ -486,9 +389,9 @@ static int fcm_payload(fcm_client *c, const char *token, const fcm_message *m, h
 static void fcm_network(push_result *r, const hclient_response *res, const char *prefix)
 {
 	if (res->error && strcmp(res->error, "cancelled") == 0)
-		fcm_local(r, PUSH_RETRY, "cancelled");
+		push_result_local(r, PUSH_RETRY, "cancelled");
 	else {
-		fcm_local(r, PUSH_RETRY, "");
+		push_result_local(r, PUSH_RETRY, "");
 		snprintf(r->reason, sizeof r->reason, "%snetwork: %s", prefix, res->error ? res->error : "no answer");
 	}
 }
@@ -599,7 +502,7 @@ static int fcm_post(fcm_send_ctx *x)
 	req.body_len = x->body_len;
 	req.timeout_ms = c->timeout_ms;
 	x->token_gen = c->token_gen;
-	rc = hclient_send(c->http, &req, fcm_on_sent, x);
+	rc = hclient_send(c->core.http, &req, fcm_on_sent, x);
 	OPENSSL_cleanse(auth, sizeof auth);
 	return rc;
 }
@@ -610,7 +513,7 @@ static void fcm_post_or_finish(fcm_send_ctx *x)
 	int rc = fcm_post(x);
 
 	if (rc != 0) {
-		fcm_local_rc(&r, rc);
+		push_result_from_rc(&r, rc);
 		fcm_finish(x, &r);
 	}
 }
@@ -631,10 +534,10 @@ static int fcm_take_token(fcm_client *c, const hclient_response *res, push_resul
 	tok = fcm_field(j, "access_token");
 	if (json_is_integer(json_object_get(j, "expires_in")))
 		expires = json_integer_value(json_object_get(j, "expires_in"));
-	if (res->status == 200 && tok && fcm_printable(tok, FCM_ACCESS_TOKEN_MAX) && expires > 0 && expires <= 86400) {
+	if (res->status == 200 && tok && push_visible(tok, FCM_ACCESS_TOKEN_MAX) && expires > 0 && expires <= 86400) {
 		if (!(copy = strdup(tok))) {
 			json_decref(j);
-			fcm_local(r, PUSH_RETRY, "out of memory");
+			push_result_local(r, PUSH_RETRY, "out of memory");
 			return -1;
 		}
 		if (c->access_token)
@@ -647,13 +550,14 @@ static int fcm_take_token(fcm_client *c, const hclient_response *res, push_resul
 		return 0;
 	}
 	oerr = fcm_field(j, "error");
-	fcm_local(r, res->status == 429 || res->status >= 500 || res->status == 200 ? PUSH_RETRY : PUSH_FAILED, "");
+	push_result_local(r, res->status == 429 || res->status >= 500 || res->status == 200 ? PUSH_RETRY : PUSH_FAILED,
+	                  "");
 	r->http_status = (int)res->status;
 	if (r->outcome == PUSH_RETRY)
 		r->retry_after_ms = push_retry_after_ms(res->retry_after, fcm_now(c));
 	if (res->status == 200)
 		snprintf(r->reason, sizeof r->reason, "oauth: malformed token response");
-	else if (oerr && fcm_printable(oerr, 64))
+	else if (oerr && push_visible(oerr, 64))
 		snprintf(r->reason, sizeof r->reason, "oauth: %s", oerr);
 	else
 		snprintf(r->reason, sizeof r->reason, "oauth: HTTP %ld", res->status);
@@ -699,7 +603,7 @@ static int fcm_fetch_token(fcm_client *c)
 		req.body = body.data;
 		req.body_len = body.len;
 		req.timeout_ms = c->timeout_ms;
-		if ((rc = hclient_send(c->http, &req, fcm_on_token, c)) == 0)
+		if ((rc = hclient_send(c->core.http, &req, fcm_on_token, c)) == 0)
 			c->fetching = true;
 	}
 	hbuf_free(&body);
@@ -708,8 +612,18 @@ static int fcm_fetch_token(fcm_client *c)
 
 /* ---- API ---------------------------------------------------------------------- */
 
+static void fcm_free_fields(fcm_client *c);
+
+/* The shared core frees the client once both its handles are closed. */
+static void fcm_free_client(push_core *core)
+{
+	fcm_free_fields((fcm_client *)core);
+}
+
 static void fcm_free_fields(fcm_client *c)
 {
+	if (!c)
+		return;
 	EVP_PKEY_free(c->key);
 	free(c->project_id);
 	free(c->client_email);
@@ -729,12 +643,12 @@ int fcm_client_new(const fcm_config *cfg, fcm_client **out, char *err, size_t er
 	fcm_client *c;
 	int rc;
 
-	fcm_err(err, err_size, "");
+	push_set_err(err, err_size, "");
 	if (!out)
 		return HERR_FIELD_INVALID;
 	*out = NULL;
 	if (!cfg || !cfg->loop || !cfg->service_account) {
-		fcm_err(err, err_size, "fcm: loop and service account are required");
+		push_set_err(err, err_size, "fcm: loop and service account are required");
 		return HERR_FIELD_INVALID;
 	}
 	endpoint = cfg->endpoint && *cfg->endpoint ? cfg->endpoint : FCM_DEFAULT_ENDPOINT;
@@ -742,14 +656,14 @@ int fcm_client_new(const fcm_config *cfg, fcm_client **out, char *err, size_t er
 	while (elen > 0 && endpoint[elen - 1] == '/')
 		elen--;
 	if (!fcm_http_url(endpoint)) {
-		fcm_err(err, err_size, "fcm: endpoint is not an http(s) URL");
+		push_set_err(err, err_size, "fcm: endpoint is not an http(s) URL");
 		return HERR_FIELD_INVALID;
 	}
 	if (!(c = calloc(1, sizeof *c)))
 		return HERR_NOMEM;
 	c->timeout_ms = cfg->timeout_ms;
-	c->clock_ms = cfg->clock_ms;
-	c->clock_ud = cfg->clock_ud;
+	c->core.clock_ms = cfg->clock_ms;
+	c->core.clock_ud = cfg->clock_ud;
 	if ((rc = fcm_load_account(c, cfg, err, err_size)) != 0)
 		goto fail;
 	if (hbuf_append(&url, endpoint, elen) != 0 ||
@@ -758,11 +672,9 @@ int fcm_client_new(const fcm_config *cfg, fcm_client **out, char *err, size_t er
 		rc = HERR_NOMEM;
 		goto fail;
 	}
-	if ((rc = hclient_new(cfg->loop, cfg->max_concurrent, &c->http)) != 0)
+	if ((rc = push_core_init(&c->core, cfg->loop, cfg->max_concurrent, cfg->clock_ms, cfg->clock_ud,
+	                         fcm_finish_deferred, fcm_free_client)) != 0)
 		goto fail;
-	uv_timer_init(cfg->loop, &c->defer);
-	c->defer.data = c;
-	c->handles = 2;
 	*out = c;
 	return 0;
 fail:
@@ -781,27 +693,27 @@ int fcm_send(fcm_client *c, const char *device_token, const fcm_message *m, push
 
 	if (!c || !device_token || !m || !done)
 		return HERR_FIELD_INVALID;
-	if (c->closing)
+	if (c->core.closing)
 		return HERR_SHUTTING_DOWN;
 	if (!(x = calloc(1, sizeof *x)))
 		return HERR_NOMEM;
 	x->c = c;
 	x->done = done;
 	x->ud = ud;
-	c->pending++;
-	if (!fcm_printable(device_token, FCM_TOKEN_MAX)) {
-		fcm_defer_local(x, PUSH_DEAD_TOKEN, "invalid device token");
+	c->core.pending++;
+	if (!push_visible(device_token, FCM_TOKEN_MAX)) {
+		push_core_defer_local(&c->core, &x->dfr, PUSH_DEAD_TOKEN, "invalid device token");
 		return 0;
 	}
 	if ((why = fcm_data_problem(m))) {
-		fcm_defer_local(x, PUSH_FAILED, why);
+		push_core_defer_local(&c->core, &x->dfr, PUSH_FAILED, why);
 		return 0;
 	}
 	if ((rc = fcm_payload(c, device_token, m, &body)) != 0) {
 		hbuf_free(&body);
 		if (rc != HERR_BODY_TOO_LARGE)
 			goto nomem;
-		fcm_defer_local(x, PUSH_FAILED, "payload too large");
+		push_core_defer_local(&c->core, &x->dfr, PUSH_FAILED, "payload too large");
 		return 0;
 	}
 	if (!(x->body = hbuf_steal(&body, &x->body_len)))
@@ -810,15 +722,15 @@ int fcm_send(fcm_client *c, const char *device_token, const fcm_message *m, push
 		if ((rc = fcm_post(x)) == HERR_NOMEM)
 			goto nomem;
 		if (rc != 0) {
-			fcm_local_rc(&r, rc);
+			push_result_from_rc(&r, rc);
 			fcm_defer(x, &r);
 		}
 		return 0;
 	}
 	fcm_push(&c->wait_head, &c->wait_tail, x);
 	if (!c->fetching && (rc = fcm_fetch_token(c)) != 0) {
-		fcm_local(&r, rc == HERR_INTERNAL ? PUSH_FAILED : PUSH_RETRY,
-		          rc == HERR_INTERNAL ? "oauth: cannot sign the assertion" : "out of memory");
+		push_result_local(&r, rc == HERR_INTERNAL ? PUSH_FAILED : PUSH_RETRY,
+		                  rc == HERR_INTERNAL ? "oauth: cannot sign the assertion" : "out of memory");
 		list = fcm_detach(&c->wait_head, &c->wait_tail);
 		while ((x = list)) {
 			list = x->next;
@@ -827,7 +739,7 @@ int fcm_send(fcm_client *c, const char *device_token, const fcm_message *m, push
 	}
 	return 0;
 nomem:
-	c->pending--;
+	c->core.pending--;
 	free(x->body);
 	free(x);
 	return HERR_NOMEM;
@@ -835,29 +747,7 @@ nomem:
 
 size_t fcm_pending(const fcm_client *c)
 {
-	return c ? c->pending : 0;
-}
-
-static void fcm_handle_gone(fcm_client *c)
-{
-	void (*closed)(void *) = c->closed;
-	void *ud = c->closed_ud;
-
-	if (--c->handles > 0)
-		return;
-	fcm_free_fields(c);
-	if (closed)
-		closed(ud);
-}
-
-static void fcm_on_http_closed(void *ud)
-{
-	fcm_handle_gone(ud);
-}
-
-static void fcm_on_defer_closed(uv_handle_t *h)
-{
-	fcm_handle_gone(h->data);
+	return c ? c->core.pending : 0;
 }
 
 void fcm_client_close(fcm_client *c, void (*closed)(void *ud), void *ud)
@@ -865,24 +755,14 @@ void fcm_client_close(fcm_client *c, void (*closed)(void *ud), void *ud)
 	fcm_send_ctx *list, *x;
 	push_result r;
 
-	if (!c || c->closing)
+	if (!c || c->core.closing)
 		return;
-	c->closing = true;
-	c->closed = closed;
-	c->closed_ud = ud;
-	/* cancels the exchange (failing the sends waiting for it) and every request */
-	hclient_close(c->http, fcm_on_http_closed, c);
-	fcm_local(&r, PUSH_RETRY, "cancelled");
+	/* cancels the exchange and every request, reports what is queued */
+	push_core_close(&c->core, closed, ud);
+	push_result_local(&r, PUSH_RETRY, "cancelled");
 	list = fcm_detach(&c->wait_head, &c->wait_tail);
 	while ((x = list)) {
 		list = x->next;
 		fcm_finish(x, &r);
 	}
-	list = fcm_detach(&c->ready_head, &c->ready_tail);
-	while ((x = list)) {
-		list = x->next;
-		fcm_finish(x, &x->res);
-	}
-	uv_timer_stop(&c->defer);
-	uv_close((uv_handle_t *)&c->defer, fcm_on_defer_closed);
 }
