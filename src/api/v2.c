@@ -169,10 +169,10 @@ static void run(api *a, http_request *req, const router_params *p, svc_v2_op op)
 	for (const char *q = k->q_user; *q; q++)
 		bad = bad || (unsigned char)*q < 0x20;
 	/* One free-text slot, read from the parameter the operation defines. */
-	const char *text_param = op == V2_SEARCH        ? "q"
-	                         : op == V2_DEV_USERS   ? "inn"
-	                         : op == V2_FILE_UPLOAD ? "name"
-	                                                : NULL;
+	const char *text_param = op == V2_SEARCH || op == V2_DIRECTORY ? "q"
+	                         : op == V2_DEV_USERS                  ? "inn"
+	                         : op == V2_FILE_UPLOAD                ? "name"
+	                                                               : NULL;
 	if (!text_param || http_request_query(req, text_param, k->q_text, sizeof k->q_text) < 0)
 		k->q_text[0] = '\0';
 	if (bad) {
@@ -230,6 +230,7 @@ ROUTE(r_push_unsubscribe, V2_PUSH_UNSUBSCRIBE)
 ROUTE(r_push_devices, V2_PUSH_DEVICES)
 ROUTE(r_deliveries, V2_DELIVERIES)
 ROUTE(r_quiet_put, V2_QUIET_PUT)
+ROUTE(r_directory, V2_DIRECTORY)
 ROUTE(r_quiet_delete, V2_QUIET_DELETE)
 ROUTE(r_delivered, V2_DELIVERED)
 ROUTE(r_dev_users, V2_DEV_USERS)
@@ -292,6 +293,7 @@ int api_v2_register(api *a)
 	        {"GET", "/api/v2/users/{user}", r_user_get},
 	        {"DELETE", "/api/v2/users/{user}", r_user_deactivate},
 	        {"GET", "/api/v2/users", r_user_list},
+	        {"GET", "/api/v2/directory", r_directory},
 	        {"POST", "/api/v2/sessions", r_session_create},
 	        {"POST", "/api/v2/tenant/jwt-secret", r_jwt_rotate},
 	        {"GET", "/api/v2/me", r_me},

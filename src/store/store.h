@@ -260,6 +260,11 @@ int store_user_by_external_id(store_conn *c, int64_t tenant_id, const char *exte
 /* Users of a tenant in id order after `after_id` (cursor), at most limit. */
 int store_user_page(store_conn *c, int64_t tenant_id, int64_t after_id, int limit,
                     int (*fn)(void *ud, const store_user *u, const store_user_ext *x), void *ud);
+/* Active users of a tenant whose name or public id contains q (any case;
+ * "" = all), in (name, id) order after the user after_id (0: from the
+ * start), at most limit. */
+int store_user_directory(store_conn *c, int64_t tenant_id, const char *q, int64_t after_id, int limit,
+                         int (*fn)(void *ud, const store_user *u, const store_user_ext *x), void *ud);
 /* Ends every session of the user (deactivation, rotation). */
 int store_session_delete_user(store_conn *c, int64_t tenant_id, int64_t user_id);
 

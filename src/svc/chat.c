@@ -712,6 +712,47 @@ static int op_user_list(store_conn *c, svc_call *k)
 	return 0;
 }
 
+/* A person in the directory: what any colleague may see. */
+static int collect_person(void *ud, const store_user *u, const store_user_ext *x)
+{
+	page_ctx *p = ud;
+	char pub[STORE_EXTERNAL_ID_MAX + 8];
+	store_user_public_id(u, pub);
+	json_array_append_new(p->items, json_pack("{s:s,s:s,s:o}", "id", pub, "name", u->name, "avatar_url",
+	                                          x->avatar_url[0] ? json_string(x->avatar_url) : json_null()));
+	p->last_id = u->id;
+	p->count++;
+	return 0;
+}
+
+/* The tenant's active users for people pickers (new chats, adding members):
+ * any user of the tenant may look colleagues up by name or id, as the
+ * permission table lets any active user start a direct chat with any other.
+ * Contact data (phone) and roles stay with GET /api/v2/users (the host).
+ * The cursor is the last row's id; paging follows name order. */
+static int op_directory(store_conn *c, svc_call *k)
+{
+	int64_t after_id = 0;
+	if (k->q_cursor[0]) {
+		char *end;
+		after_id = strtoll(k->q_cursor, &end, 10);
+		if (*end || after_id <= 0)
+			return fail(k, HERR_FIELD_INVALID, "cursor");
+	}
+	page_ctx p = {.c = c, .k = k, .items = json_array()};
+	int limit = limit_of(k);
+	int rc = store_user_directory(c, k->tenant_id, k->q_text, after_id, limit, collect_person, &p);
+	if (rc) {
+		json_decref(p.items);
+		return rc;
+	}
+	char cur[32];
+	snprintf(cur, sizeof cur, "%lld", (long long)p.last_id);
+	k->result = json_pack("{s:o,s:o}", "items", p.items, "next_cursor",
+	                      p.count == limit ? json_string(cur) : json_null());
+	return 0;
+}
+
 static int op_user_deactivate(store_conn *c, svc_call *k)
 {
 	int rc = need_server(k);
@@ -2753,6 +2794,7 @@ static const struct {
         [V2_DELIVERED] = {op_delivered, true, false},
         [V2_QUIET_PUT] = {op_quiet_put, true, false},
         [V2_QUIET_DELETE] = {op_quiet_delete, true, false},
+        [V2_DIRECTORY] = {op_directory, false, false},
         [V2_DEV_USERS] = {op_dev_users, false, true},
         [V2_DEV_LOGIN] = {op_dev_login, true, true},
         [V2_REPLAY] = {op_replay, false, false},

@@ -65,6 +65,7 @@ typedef enum svc_v2_op {
 	V2_DELIVERED,      /* (user) path delivery: the device confirms a push */
 	V2_QUIET_PUT,      /* (user) body {from "HH:MM", to "HH:MM", utc_offset minutes}: quiet hours */
 	V2_QUIET_DELETE,   /* (user) no quiet hours */
+	V2_DIRECTORY,      /* (any) query q, cursor, limit: the tenant's active users, for people pickers */
 	V2_DEV_USERS,      /* development login: query inn → users (only when enabled) */
 	V2_DEV_LOGIN,      /* development login: body {inn, user} → session */
 	V2_REPLAY,         /* realtime resume: pos → events */

@@ -120,6 +120,37 @@ int store_user_page(store_conn *c, int64_t tenant_id, int64_t after_id, int limi
 	return r ? r : rc == SQLITE_DONE ? 0 : sq_err(c, rc);
 }
 
+int store_user_directory(store_conn *c, int64_t tenant_id, const char *q, int64_t after_id, int limit,
+                         int (*fn)(void *ud, const store_user *u, const store_user_ext *x), void *ud)
+{
+	/* instr(lower(…)) rather than LIKE: no wildcard to escape in q. SQLite's
+	 * lower() folds ASCII only; names in other scripts match as typed. */
+	static const char sql[] =
+	        "SELECT " USER_COLS " FROM users WHERE tenant_id = ?1 AND active = 1 "
+	        "AND (?2 = '' OR instr(lower(name), lower(?2)) > 0 "
+	        "     OR instr(lower(coalesce(external_id, 'staff-' || staff_id)), lower(?2)) > 0) "
+	        "AND (?3 = 0 OR name > (SELECT name FROM users WHERE tenant_id = ?1 AND id = ?3) "
+	        "     OR (name = (SELECT name FROM users WHERE tenant_id = ?1 AND id = ?3) AND id > ?3)) "
+	        "ORDER BY name, id LIMIT ?4";
+	sqlite3_stmt *st = sq_cached(c, sql);
+	if (!st)
+		return HERR_STORAGE;
+	sqlite3_bind_int64(st, 1, tenant_id);
+	sqlite3_bind_text(st, 2, q, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, after_id);
+	sqlite3_bind_int(st, 4, limit);
+	int rc, r = 0;
+	store_user u;
+	store_user_ext x;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		read_user_row(st, &u, &x);
+		if ((r = fn(ud, &u, &x)) != 0)
+			break;
+	}
+	sqlite3_reset(st);
+	return r ? r : rc == SQLITE_DONE ? 0 : sq_err(c, rc);
+}
+
 int store_session_delete_user(store_conn *c, int64_t tenant_id, int64_t user_id)
 {
 	static const char sql[] = "DELETE FROM sessions WHERE tenant_id = ? AND user_id = ?";
