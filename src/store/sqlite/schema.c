@@ -232,6 +232,22 @@ const char *const sqlite_migrations[] = {
 	 * passed the message). */
         "ALTER TABLE deliveries ADD COLUMN read_at INTEGER;"
         "CREATE INDEX deliveries_user ON deliveries(user_id, message_id);",
+
+        /* 7: the company cabinet — its sign-in sessions (a tenant's, not a
+	 * user's: they act with the API token's power), the tenant's language
+	 * and the last characters of its API token (to recognise it; the
+	 * token itself is never kept), and an index for listing a tenant's
+	 * messages to employees by date. */
+        "CREATE TABLE cabinet_sessions ("
+        "  id INTEGER PRIMARY KEY,"
+        "  tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,"
+        "  token_hash BLOB NOT NULL UNIQUE,"
+        "  created_at INTEGER NOT NULL,"
+        "  expires_at INTEGER NOT NULL);"
+        "CREATE INDEX cabinet_sessions_tenant ON cabinet_sessions(tenant_id, expires_at);"
+        "ALTER TABLE tenants ADD COLUMN language TEXT NOT NULL DEFAULT 'ru';"
+        "ALTER TABLE tenants ADD COLUMN token_hint TEXT;"
+        "CREATE INDEX messages_notifications ON messages(tenant_id, created_at) WHERE kind = 'notification';",
 };
 
 const int sqlite_migration_count = (int)(sizeof sqlite_migrations / sizeof sqlite_migrations[0]);
