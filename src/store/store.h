@@ -577,6 +577,7 @@ typedef struct store_cabinet_filter {
 	bool descending;
 	int limit; /* < 0: every row */
 	int64_t offset;
+	int64_t max_total; /* > 0: when more rows match, count them but walk none */
 } store_cabinet_filter;
 
 typedef struct store_cabinet_msg {

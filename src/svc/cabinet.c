@@ -671,8 +671,9 @@ int svc_cab_messages(store_conn *c, svc_call *k)
 	if (as_csv) {
 		/* Every matching row, at most CSV_ROWS_MAX (counted first, so a
 		 * too large export is refused before it is built). */
-		f.limit = CSV_ROWS_MAX + 1;
+		f.limit = -1;
 		f.offset = 0;
+		f.max_total = CSV_ROWS_MAX;
 		rc = hbuf_puts(&l.csv, "id,created_at,employee_id,employee_name,phone,title,text,status,sent_at,"
 		                       "delivered_at,read_at,failed_reason\r\n");
 	}

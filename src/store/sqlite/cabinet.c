@@ -324,7 +324,7 @@ int store_cabinet_messages(store_conn *c, const store_cabinet_filter *f, int64_t
 	sqlite3_finalize(st);
 	if (rc != SQLITE_ROW)
 		return sq_err(c, rc);
-	if (*total == 0 || f->limit == 0)
+	if (*total == 0 || f->limit == 0 || (f->max_total > 0 && *total > f->max_total))
 		return 0;
 
 	static const char *const keys[] = {
