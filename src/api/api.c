@@ -183,6 +183,7 @@ int api_new(svc *s, const ws_options *ws_opt, api **out)
 	rc |= router_add(a->router, "GET", "/", (void *)route_landing, "/");
 	rc |= api_v1_register(a);
 	rc |= api_v2_register(a);
+	rc |= api_cabinet_register(a);
 	if (rc == 0 && !(a->hub = rt_hub_new(a, s, ws_opt)))
 		rc = HERR_NOMEM;
 	if (rc != 0) {

@@ -9,6 +9,7 @@
 #include "api/api.h"
 #include "net/router.h"
 #include "net/ws.h"
+#include "svc/chat.h"
 
 typedef struct rt_hub rt_hub;
 
@@ -40,6 +41,14 @@ int api_v1_register(api *a);
 
 /* Registers the /api/v2 routes (v2.c). */
 int api_v2_register(api *a);
+
+/* Runs a svc_v2 operation for a request (v2.c): token, JSON body and path
+ * parameters as every /api/v2 route; query (owned, may be NULL) carries an
+ * operation's own parameters (svc_call.query). */
+void api_v2_run(api *a, http_request *req, const router_params *p, svc_v2_op op, json_t *query);
+
+/* Registers the company cabinet's routes (cabinet.c). */
+int api_cabinet_register(api *a);
 
 /* The realtime hub (realtime.c). */
 rt_hub *rt_hub_new(api *a, svc *s, const ws_options *opt);

@@ -23,6 +23,7 @@ typedef struct v2_call {
 	svc_call k;
 	http_request *req;
 	json_t *body;
+	json_t *query; /* cabinet routes: their parameters (api/cabinet.c) */
 	char token[TOKEN_MAX + 1];
 } v2_call;
 
@@ -32,12 +33,15 @@ static void send_file(v2_call *c)
 {
 	svc_call *k = &c->k;
 	bool image = strncmp(k->file_mime, "image/", 6) == 0;
+	/* An export (CSV) is made now from changing data: never cached. */
+	bool export = strncmp(k->file_mime, "text/csv", 8) == 0;
 	char disp[400], ctype[96];
 	snprintf(disp, sizeof disp, "Content-Disposition: %s; filename=\"%s\"", image ? "inline" : "attachment",
 	         k->file_name);
 	snprintf(ctype, sizeof ctype, "%s", k->file_mime);
 	const char *hdrs[] = {disp, "X-Content-Type-Options: nosniff",
-	                      "Cache-Control: private, max-age=31536000, immutable",
+	                      export ? "Cache-Control: no-store"
+	                             : "Cache-Control: private, max-age=31536000, immutable",
 	                      "Content-Security-Policy: default-src 'none'; sandbox", NULL};
 	char *data = k->file_data;
 	size_t len = k->file_len;
@@ -53,7 +57,9 @@ static void v2_done(svc_call *k)
 	if (!k->err && k->file_data) {
 		send_file(c);
 	} else if (k->err) {
-		api_send_error(c->req, k->err, k->err_detail[0] ? k->err_detail : NULL, 0);
+		api_send_error(c->req, k->err, k->err_detail[0] ? k->err_detail : NULL, k->retry_after_s);
+	} else if (k->status == 204) {
+		http_respond(c->req, 204, NULL, NULL, 0, NULL);
 	} else {
 		json_t *r = k->result;
 		k->result = NULL;
@@ -61,6 +67,7 @@ static void v2_done(svc_call *k)
 	}
 	svc_call_free_results(k);
 	json_decref(c->body);
+	json_decref(c->query);
 	free(c);
 }
 
@@ -89,16 +96,19 @@ static long query_int(http_request *req, const char *name, long def, bool *bad)
 	return v;
 }
 
-/* Runs op for this request. */
-static void run(api *a, http_request *req, const router_params *p, svc_v2_op op)
+void api_v2_run(api *a, http_request *req, const router_params *p, svc_v2_op op, json_t *query)
 {
 	v2_call *c = calloc(1, sizeof *c);
 	if (!c) {
+		json_decref(query);
 		api_send_error(req, HERR_NOMEM, NULL, 0);
 		return;
 	}
 	c->req = req;
+	c->query = query;
 	svc_call *k = &c->k;
+	k->query = query;
+	hstrlcpy(k->remote_addr, req->remote_addr, sizeof k->remote_addr);
 	k->done = v2_done;
 	k->lang = api_lang(req);
 	const char *auth = http_request_header(req, "authorization");
@@ -108,6 +118,7 @@ static void run(api *a, http_request *req, const router_params *p, svc_v2_op op)
 		if (strncasecmp(auth, "bearer ", 7) == 0)
 			auth += 7;
 		if (strlen(auth) > TOKEN_MAX) {
+			json_decref(query);
 			free(c);
 			api_send_error(req, HERR_UNAUTHORIZED, NULL, 0);
 			return;
@@ -123,6 +134,7 @@ static void run(api *a, http_request *req, const router_params *p, svc_v2_op op)
 		c->body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
 		if (!c->body || !json_is_object(c->body)) {
 			json_decref(c->body);
+			json_decref(query);
 			free(c);
 			api_send_error(req, HERR_BAD_JSON, NULL, 0);
 			return;
@@ -142,18 +154,21 @@ static void run(api *a, http_request *req, const router_params *p, svc_v2_op op)
 		hstrlcpy(k->p_ref_id, v, sizeof k->p_ref_id);
 	if (router_param(p, "chat") && (k->p_chat = param_int(p, "chat")) < 0) {
 		json_decref(c->body);
+		json_decref(query);
 		free(c);
 		api_send_error(req, HERR_NOT_FOUND, "chat", 0);
 		return;
 	}
 	if (router_param(p, "delivery") && (k->p_delivery = param_int(p, "delivery")) < 0) {
 		json_decref(c->body);
+		json_decref(query);
 		free(c);
 		api_send_error(req, HERR_NOT_FOUND, "delivery", 0);
 		return;
 	}
 	if (router_param(p, "seq") && (k->p_seq = param_int(p, "seq")) < 0) {
 		json_decref(c->body);
+		json_decref(query);
 		free(c);
 		api_send_error(req, HERR_NOT_FOUND, "message", 0);
 		return;
@@ -177,11 +192,21 @@ static void run(api *a, http_request *req, const router_params *p, svc_v2_op op)
 		k->q_text[0] = '\0';
 	if (bad) {
 		json_decref(c->body);
+		json_decref(query);
 		free(c);
 		api_send_error(req, HERR_FIELD_INVALID, "limit/before/after", 0);
 		return;
 	}
-	svc_v2(a->svc, k, op);
+	if (op == V2_CAB_LOGIN)
+		svc_cabinet_login(a->svc, k); /* rate limits first */
+	else
+		svc_v2(a->svc, k, op);
+}
+
+/* Runs op for this request. */
+static void run(api *a, http_request *req, const router_params *p, svc_v2_op op)
+{
+	api_v2_run(a, req, p, op, NULL);
 }
 
 #define ROUTE(fn, op)                                                                                                  \

@@ -70,6 +70,10 @@ static const struct {
         {"sms.per_ip_hour", "30", "login starts per client address per hour"},
         {"sms.fail_per_hour", "20", "wrong codes per employee per hour, over all codes"},
         {"session.ttl", "2160h", "lifetime of an app token from confirmsmscode (90 days)"},
+        {"cabinet.session_ttl", "12h", "lifetime of a company cabinet sign-in (POST /api/v2/cabinet/login)"},
+        {"cabinet.login_per_inn", "10", "cabinet sign-in attempts per INN per 15 minutes (successes are not counted)"},
+        {"cabinet.login_per_ip", "60",
+         "cabinet sign-in attempts per client address per hour (successes are not counted)"},
         {"auth.dev_login", "false", "development only: list a tenant's users and sign in as one without a password"},
         {"auth.jwt_audience", NULL, "audience (aud) that host-signed JWTs must carry; unset: not checked"},
         {"ws.max_message", "64k", "largest realtime message from a client; larger closes with 1009"},
@@ -624,6 +628,17 @@ static int build_settings(hconfig *cfg, svc_settings *ss, http_server_options *h
 	if (cfg_ms(cfg, "session.ttl", &v) != 0)
 		return 1;
 	ss->session_ttl_s = v / 1000;
+	if (cfg_ms(cfg, "cabinet.session_ttl", &v) != 0)
+		return 1;
+	if (v < 60 * 1000)
+		return die("%s", "cabinet.session_ttl must be at least 1m");
+	ss->cabinet_session_ttl_s = v / 1000;
+	if (cfg_int(cfg, "cabinet.login_per_inn", 1, 1000000, &v) != 0)
+		return 1;
+	ss->cabinet_login_per_inn = (int)v;
+	if (cfg_int(cfg, "cabinet.login_per_ip", 1, 1000000, &v) != 0)
+		return 1;
+	ss->cabinet_login_per_ip = (int)v;
 	return 0;
 }
 

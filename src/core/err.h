@@ -52,6 +52,7 @@ typedef enum herr {
 	HERR_FORBIDDEN = -41,
 	HERR_INN_MISMATCH = -42,
 	HERR_STAFF_MISMATCH = -43,
+	HERR_BAD_CREDENTIALS = -44,
 	/* business */
 	HERR_UNKNOWN_INN = -50,
 	HERR_UNKNOWN_STAFF = -51,
@@ -64,6 +65,12 @@ typedef enum herr {
 	HERR_SMS_FAILED = -58,
 	HERR_NOT_FOUND = -59,
 	HERR_CONFLICT = -60,
+	/* company cabinet */
+	HERR_NO_RECIPIENTS = -61,
+	HERR_UNKNOWN_EMPLOYEE = -62,
+	HERR_EMPLOYEE_NO_MAILING = -63,
+	HERR_RANGE_INVALID = -64,
+	HERR_EXPORT_TOO_LARGE = -65,
 } herr;
 
 /* Languages of user-facing sentences. */

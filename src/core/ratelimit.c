@@ -98,3 +98,16 @@ int hratelimit_hit(hratelimit *r, const char *key, int64_t now_ms)
 	found->count++;
 	return 0;
 }
+
+void hratelimit_forgive(hratelimit *r, const char *key, int64_t now_ms)
+{
+	size_t start = (size_t)fnv1a(key) & r->mask;
+	for (size_t i = 0; i < PROBE; i++) {
+		slot *s = &r->slots[(start + i) & r->mask];
+		if (s->key[0] && strncmp(s->key, key, KEY_MAX - 1) == 0) {
+			if (now_ms - s->window_start < r->window_ms && s->count > 0)
+				s->count--;
+			return;
+		}
+	}
+}

@@ -19,4 +19,9 @@ void hratelimit_free(hratelimit *r);
  * seconds until the window resets (≥ 1) when the limit is exceeded. */
 int hratelimit_hit(hratelimit *r, const char *key, int64_t now_ms);
 
+/* Takes back one hit of key in its current window (an attempt that turned
+ * out well, such as a correct password): only failures then use up the
+ * limit, while counting at the start still bounds concurrent attempts. */
+void hratelimit_forgive(hratelimit *r, const char *key, int64_t now_ms);
+
 #endif

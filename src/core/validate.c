@@ -165,3 +165,79 @@ int hval_digits(const char *s, size_t max_len)
 	}
 	return 0;
 }
+
+/* The lower-case partner of an upper-case letter, or cp itself. */
+static uint32_t fold_cp(uint32_t cp)
+{
+	if (cp >= 'A' && cp <= 'Z')
+		return cp + 32;
+	if (cp >= 0xC0 && cp <= 0xDE && cp != 0xD7) /* À…Þ except × */
+		return cp + 32;
+	if (cp >= 0x100 && cp <= 0x17F) {
+		/* Latin Extended-A pairs capital/small letters; the pairs start
+		 * on even code points except in 0x139–0x148 and 0x179–0x17E. */
+		bool odd_pairs = (cp >= 0x139 && cp <= 0x148) || (cp >= 0x179 && cp <= 0x17E);
+		if (cp == 0x130 || cp == 0x138 || cp == 0x149 || cp == 0x17F)
+			return cp; /* İ, ĸ, ŉ, ſ: no simple partner */
+		if (cp == 0x178)
+			return 0xFF; /* Ÿ */
+		return (cp % 2 == 1) == odd_pairs ? cp + 1 : cp;
+	}
+	if (cp >= 0x391 && cp <= 0x3AB && cp != 0x3A2) /* Greek capitals */
+		return cp + 32;
+	if (cp >= 0x400 && cp <= 0x40F) /* Ѐ…Џ (Ё among them) */
+		return cp + 80;
+	if (cp >= 0x410 && cp <= 0x42F) /* А…Я */
+		return cp + 32;
+	return cp;
+}
+
+static size_t put_utf8(uint32_t cp, char *o)
+{
+	if (cp < 0x80) {
+		o[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		o[0] = (char)(0xC0 | (cp >> 6));
+		o[1] = (char)(0x80 | (cp & 0x3F));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		o[0] = (char)(0xE0 | (cp >> 12));
+		o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+		o[2] = (char)(0x80 | (cp & 0x3F));
+		return 3;
+	}
+	o[0] = (char)(0xF0 | (cp >> 18));
+	o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+	o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+	o[3] = (char)(0x80 | (cp & 0x3F));
+	return 4;
+}
+
+size_t hval_casefold(const char *s, char *out, size_t cap)
+{
+	size_t len = strlen(s), i = 0, n = 0;
+	if (cap == 0)
+		return 0;
+	while (i < len) {
+		uint32_t cp;
+		size_t k = hval_utf8_char(s + i, len - i, &cp);
+		char enc[4];
+		size_t m;
+		if (k == 0) {
+			enc[0] = s[i];
+			m = k = 1;
+		} else {
+			m = put_utf8(fold_cp(cp), enc);
+		}
+		if (n + m > cap - 1)
+			break;
+		memcpy(out + n, enc, m);
+		n += m;
+		i += k;
+	}
+	out[n] = '\0';
+	return n;
+}

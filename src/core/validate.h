@@ -39,6 +39,12 @@ int hval_utf8(const char *s, size_t len, size_t *out_codepoints);
  * boundary (for cutting payloads without breaking a character). */
 size_t hval_utf8_prefix(const char *s, size_t len, size_t max_bytes);
 
+/* Lower-cases UTF-8 for case-insensitive search in the alphabets herald's
+ * users write (Latin with its accented letters, Polish and German included,
+ * Cyrillic, Greek); other characters are copied. Invalid bytes are copied
+ * as they are. Writes at most cap-1 bytes and a NUL; returns the length. */
+size_t hval_casefold(const char *s, char *out, size_t cap);
+
 /* 0 if s is 1..max_len ASCII digits, else HERR_FIELD_INVALID. */
 int hval_digits(const char *s, size_t max_len);
 

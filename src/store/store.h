@@ -570,4 +570,110 @@ typedef struct store_quiet {
 int store_quiet_get(store_conn *c, int64_t tenant_id, int64_t user_id, store_quiet *out);
 int store_quiet_set(store_conn *c, int64_t tenant_id, int64_t user_id, const store_quiet *q);
 
+/* ---- the company cabinet (schema 7; sqlite/cabinet.c) ------------------------------------ */
+
+/* The tenant's hashed cabinet password (for verifying a sign-in). */
+int store_tenant_password_hash(store_conn *c, int64_t tenant_id, char *out, size_t out_size);
+/* The tenant's language ("ru", "en", "de", "pl") and the last characters of
+ * its API token ("" when unknown: tokens made before schema 7). */
+int store_tenant_cabinet_info(store_conn *c, int64_t tenant_id, char language[8], char token_hint[8]);
+/* Changes the short name and/or the language (NULL keeps). */
+int store_tenant_cabinet_update(store_conn *c, int64_t tenant_id, const char *short_name, const char *language);
+int store_tenant_set_token_hint(store_conn *c, int64_t tenant_id, const char *hint);
+
+/* Cabinet sessions: a tenant's sign-in, not a user's. Inserting also
+ * drops the tenant's expired ones. */
+int store_cabinet_session_insert(store_conn *c, int64_t tenant_id, const uint8_t token_hash[STORE_TOKEN_HASH],
+                                 int64_t now, int64_t expires_at);
+/* HERR_NOT_FOUND when unknown or expired. */
+int store_cabinet_session_lookup(store_conn *c, const uint8_t token_hash[STORE_TOKEN_HASH], int64_t now,
+                                 int64_t *tenant_id);
+int store_cabinet_session_delete(store_conn *c, const uint8_t token_hash[STORE_TOKEN_HASH]);
+/* Ends every cabinet session of a tenant (its password changed). */
+int store_cabinet_session_delete_tenant(store_conn *c, int64_t tenant_id);
+
+typedef struct store_cabinet_employee {
+	store_user user;
+	bool active;
+	int64_t last_seen; /* last sign-in or push-token registration; 0 = never */
+	int64_t activity;  /* the sort key: max(last_seen, updated_at) */
+} store_cabinet_employee;
+
+/* The tenant's employees (users without roles or with the role "staff"),
+ * newest activity first (then by id, descending). */
+int store_cabinet_employees(store_conn *c, int64_t tenant_id, int (*fn)(void *ud, const store_cabinet_employee *e),
+                            void *ud);
+
+typedef struct store_cabinet_device {
+	int64_t id;
+	char kind[16]; /* "fcm", "apns", "webpush" */
+	int64_t created_at;
+	int64_t last_used_at; /* the token's last registration or the last confirmed delivery */
+	int64_t dead_at;
+} store_cabinet_device;
+
+int store_cabinet_devices(store_conn *c, int64_t tenant_id, int64_t user_id,
+                          int (*fn)(void *ud, const store_cabinet_device *d), void *ud);
+
+/* A message's status over its deliveries: the most advanced one; failed
+ * when every delivery failed or there is none. */
+enum { STORE_CAB_FAILED = 0, STORE_CAB_QUEUED, STORE_CAB_SENT, STORE_CAB_DELIVERED, STORE_CAB_READ };
+typedef enum store_cabinet_sort {
+	STORE_CAB_SORT_CREATED,
+	STORE_CAB_SORT_STATUS,
+	STORE_CAB_SORT_EMPLOYEE,
+	STORE_CAB_SORT_TITLE
+} store_cabinet_sort;
+
+typedef struct store_cabinet_filter {
+	int64_t tenant_id;
+	int64_t chat_id;        /* one employee's inbox; 0 = every employee */
+	int64_t from_ms, to_ms; /* created_at in [from, to) */
+	int status;             /* STORE_CAB_*, or -1 for any */
+	store_cabinet_sort sort;
+	bool descending;
+	int limit; /* < 0: every row */
+	int64_t offset;
+	int64_t max_total; /* > 0: when more rows match, count them but walk none */
+} store_cabinet_filter;
+
+typedef struct store_cabinet_msg {
+	int64_t id, chat_id, seq, created_at;
+	const char *title, *body; /* valid during the callback */
+	bool urgent;
+	const char *staff_id, *name, *phone;
+	int status;                             /* STORE_CAB_* */
+	int64_t sent_at, delivered_at, read_at; /* the first device's; 0 = not yet */
+	const char *failed_reason;              /* NULL unless failed */
+	int deliveries;
+} store_cabinet_msg;
+
+/* The tenant's messages to employees (notifications in their inboxes) that
+ * match, in the order asked, one page; *total counts every match. */
+int store_cabinet_messages(store_conn *c, const store_cabinet_filter *f, int64_t *total,
+                           int (*fn)(void *ud, const store_cabinet_msg *m), void *ud);
+/* One of them; HERR_NOT_FOUND when it is not the tenant's message to an employee. */
+int store_cabinet_message(store_conn *c, int64_t tenant_id, int64_t id, int (*fn)(void *ud, const store_cabinet_msg *m),
+                          void *ud);
+
+typedef struct store_cabinet_delivery {
+	store_delivery d;
+	int64_t device_id;
+	int64_t device_created_at, device_dead_at;
+} store_cabinet_delivery;
+
+int store_cabinet_deliveries(store_conn *c, int64_t tenant_id, int64_t message_id,
+                             int (*fn)(void *ud, const store_cabinet_delivery *d), void *ud);
+
+typedef struct store_cabinet_day {
+	int64_t day; /* days since 1970-01-01 at the asked offset */
+	int64_t messages, sent, delivered, read, failed;
+} store_cabinet_day;
+
+/* Messages created in [from, to) per day (offset_ms east of UTC), with how
+ * many reached sent (or beyond), delivered (or beyond), read, and failed;
+ * only days with messages, in order. */
+int store_cabinet_stats(store_conn *c, int64_t tenant_id, int64_t from_ms, int64_t to_ms, int64_t offset_ms,
+                        int (*fn)(void *ud, const store_cabinet_day *d), void *ud);
+
 #endif

@@ -467,6 +467,17 @@ static int resolve(store_conn *c, svc_call *k)
 	if (rc != HERR_NOT_FOUND)
 		return rc;
 	int64_t tid = 0, uid = 0;
+	/* A company cabinet session acts as the tenant's server caller. */
+	rc = store_cabinet_session_lookup(c, h, htime_now_ms(), &tid);
+	if (rc == 0 && (rc = store_tenant_by_id(c, tid, &t)) == 0) {
+		k->is_server = true;
+		k->cabinet = true;
+		k->tenant_id = t.id;
+		scopy(k->tenant_inn, sizeof k->tenant_inn, t.inn);
+		return 0;
+	}
+	if (rc != HERR_NOT_FOUND)
+		return rc;
 	rc = store_session_lookup(c, h, htime_now_ms(), &tid, &uid);
 	if (rc == HERR_NOT_FOUND)
 		return fail(k, HERR_UNAUTHORIZED, NULL);
@@ -2799,6 +2810,21 @@ static const struct {
         [V2_DEV_LOGIN] = {op_dev_login, true, true},
         [V2_REPLAY] = {op_replay, false, false},
         [V2_SUBSCRIBE_INIT] = {op_subscribe_init, false, false},
+        /* the company cabinet (cabinet.c); the sign-in verifies the
+	 * password on a reader (Argon2 takes a while), then chains the write */
+        [V2_CAB_LOGIN] = {svc_cab_login, false, true},
+        [V2_CAB_LOGIN_COMMIT] = {svc_cab_login_commit, true, true},
+        [V2_CAB_LOGOUT] = {svc_cab_logout, true, false},
+        [V2_CAB_TENANT_GET] = {svc_cab_tenant_get, false, false},
+        [V2_CAB_TENANT_PATCH] = {svc_cab_tenant_patch, true, false},
+        [V2_CAB_TOKEN_ROTATE] = {svc_cab_token_rotate, true, false},
+        [V2_CAB_EMPLOYEES] = {svc_cab_employees, false, false},
+        [V2_CAB_EMPLOYEE_PATCH] = {svc_cab_employee_patch, true, false},
+        [V2_CAB_EMPLOYEE_DELETE] = {svc_cab_employee_delete, true, false},
+        [V2_CAB_MESSAGES] = {svc_cab_messages, false, false},
+        [V2_CAB_MESSAGE_GET] = {svc_cab_message_get, false, false},
+        [V2_CAB_SEND] = {svc_cab_send, true, false},
+        [V2_CAB_STATS] = {svc_cab_stats, false, false},
 };
 
 static int v2_job(store_conn *c, void *arg)
@@ -2859,6 +2885,7 @@ static void v2_submit(svc_call *k)
 	k->err_detail[0] = '\0';
 	k->status = 200;
 	k->is_server = false;
+	k->cabinet = false;
 	k->user_id = 0;
 	if (k->write_)
 		store_write(k->svc_->store, v2_job, v2_done, k);

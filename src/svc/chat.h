@@ -70,6 +70,21 @@ typedef enum svc_v2_op {
 	V2_DEV_LOGIN,      /* development login: body {inn, user} → session */
 	V2_REPLAY,         /* realtime resume: pos → events */
 	V2_SUBSCRIBE_INIT, /* realtime: the caller's chat ids and the stream head */
+	/* the company cabinet (svc/cabinet.c); the server caller: the API
+	 * token or a cabinet session. Query parameters arrive in k->query. */
+	V2_CAB_LOGIN,          /* (anonymous; use svc_cabinet_login) body {inn, password} */
+	V2_CAB_LOGIN_COMMIT,   /* (chained) opens the session */
+	V2_CAB_LOGOUT,         /* ends the caller's cabinet session */
+	V2_CAB_TENANT_GET,     /* → {inn, name, full_name, language, created_at, api_token_hint} */
+	V2_CAB_TENANT_PATCH,   /* body {name?, language?} */
+	V2_CAB_TOKEN_ROTATE,   /* → {token} */
+	V2_CAB_EMPLOYEES,      /* query q, limit, cursor */
+	V2_CAB_EMPLOYEE_PATCH, /* query staff_id; body {name?, mailing?} */
+	V2_CAB_EMPLOYEE_DELETE,
+	V2_CAB_MESSAGES,    /* query employee, from, to, status, sort, order, limit, offset, format, tz_offset */
+	V2_CAB_MESSAGE_GET, /* query id */
+	V2_CAB_SEND,        /* body {to, title, text, urgent?} */
+	V2_CAB_STATS,       /* query from, to, tz_offset */
 	V2_OP_COUNT
 } svc_v2_op;
 
@@ -117,13 +132,17 @@ struct svc_call {
 	char p_file[32];
 	const uint8_t *upload; /* V2_FILE_UPLOAD: the bytes (borrowed) */
 	size_t upload_len;
+	json_t *query;        /* cabinet operations: query and path parameters as strings (borrowed) */
+	char remote_addr[64]; /* the client's address (rate limits) */
 
 	/* out */
 	int err;
 	char err_detail[160];
-	int status;     /* 200, or 201 when something was created */
-	json_t *result; /* owned by the call; freed by svc_call_free */
+	int retry_after_s; /* with HERR_RATE_LIMITED */
+	int status;        /* 200, or 201 when something was created */
+	json_t *result;    /* owned by the call; freed by svc_call_free */
 	bool is_server;
+	bool cabinet; /* the server caller signed in through the cabinet (a cabinet session) */
 	int64_t tenant_id;
 	char tenant_inn[STORE_INN_MAX];
 	int64_t user_id; /* 0 for the server */
@@ -145,7 +164,8 @@ struct svc_call {
 	svc_v2_op op_;
 	bool write_;
 	size_t event_cap_;
-	int chain_; /* an operation to run next (as its own job), or 0 */
+	int chain_;                /* an operation to run next (as its own job), or 0 */
+	svc_call_done outer_done_; /* svc_cabinet_login: the caller's done */
 	char staged_[4096];
 };
 
@@ -154,6 +174,10 @@ void svc_set_event_sink(svc *s, svc_event_sink sink, void *ud);
 
 /* Runs an operation; k->done follows on the loop. */
 void svc_v2(svc *s, svc_call *k, svc_v2_op op);
+
+/* The cabinet sign-in: checks the limits per INN and per client address
+ * (k->remote_addr) first, then runs V2_CAB_LOGIN; k->done follows. */
+void svc_cabinet_login(svc *s, svc_call *k);
 
 /* Frees results and events (not the caller's inputs). */
 void svc_call_free_results(svc_call *k);

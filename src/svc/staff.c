@@ -243,40 +243,29 @@ void svc_v1_update_push_token(svc *s, svc_op *op)
 
 /* ---- createmessage ------------------------------------------------------------------------ */
 
-static int create_message_run(store_conn *c, void *arg)
+int svc_inbox_notify(store_conn *c, svc *s, svc_call *k, int64_t tenant_id, int64_t user_id, const char *title,
+                     const char *text, int64_t now, int64_t *message_id)
 {
-	svc_op *op = arg;
-	int rc = svc_resolve(c, op, SVC_ALLOW_PARTNER);
-	if (rc != 0 || (rc = target_staff(c, op)) != 0)
-		return rc;
-	if (!op->user.mailing)
-		return svc_fail(op, HERR_STAFF_DISABLED, NULL);
-	int64_t now = htime_now_ms();
 	store_message m = {0};
-	m.tenant_id = op->tenant.id;
-	bool fresh_inbox = store_inbox_find(c, op->tenant.id, op->user.id, &m.chat_id) == HERR_NOT_FOUND;
-	if ((rc = store_inbox_ensure(c, op->tenant.id, op->user.id, now, &m.chat_id)) != 0)
+	m.tenant_id = tenant_id;
+	bool fresh_inbox = store_inbox_find(c, tenant_id, user_id, &m.chat_id) == HERR_NOT_FOUND;
+	int rc = store_inbox_ensure(c, tenant_id, user_id, now, &m.chat_id);
+	if (rc != 0)
 		return rc;
 	m.kind = "notification";
-	m.title = op->title;
-	m.body = op->text;
+	m.title = title;
+	m.body = text;
 	m.created_at = now;
 	if ((rc = store_message_insert(c, &m)) != 0)
 		return rc;
-	op->message_id = m.id;
-	op->created_at = now;
+	*message_id = m.id;
 	/* Push to the employee's devices: queued in this same transaction,
 	 * so the queue is as durable as the message. */
 	int queued = 0;
-	if ((rc = store_delivery_enqueue_user(c, op->tenant.id, m.id, op->user.id, now, op->svc_->push_kinds,
-	                                      &queued)) != 0)
+	if ((rc = store_delivery_enqueue_user(c, tenant_id, m.id, user_id, now, s->push_kinds, &queued)) != 0)
 		return rc;
 	/* The inbox is a chat like the others: the employee's open apps get
 	 * the message live through the event log. */
-	svc_call *k = calloc(1, sizeof *k);
-	if (!k)
-		return HERR_NOMEM;
-	k->tenant_id = op->tenant.id;
 	store_msg sm = {.id = m.id,
 	                .chat_id = m.chat_id,
 	                .seq = m.seq,
@@ -286,14 +275,30 @@ static int create_message_run(store_conn *c, void *arg)
 	                .created_at = m.created_at};
 	/* A first message creates the inbox: the employee's open connections
 	 * learn the chat (and subscribe to it) before its first message. */
-	rc = fresh_inbox ? svc_chat_emit_created(c, k, m.chat_id, op->user.id) : 0;
-	if (rc == 0)
-		rc = svc_chat_emit_message(c, k, &sm);
+	rc = fresh_inbox ? svc_chat_emit_created(c, k, m.chat_id, user_id) : 0;
+	return rc ? rc : svc_chat_emit_message(c, k, &sm);
+}
+
+static int create_message_run(store_conn *c, void *arg)
+{
+	svc_op *op = arg;
+	int rc = svc_resolve(c, op, SVC_ALLOW_PARTNER);
+	if (rc != 0 || (rc = target_staff(c, op)) != 0)
+		return rc;
+	if (!op->user.mailing)
+		return svc_fail(op, HERR_STAFF_DISABLED, NULL);
+	int64_t now = htime_now_ms();
+	svc_call *k = calloc(1, sizeof *k);
+	if (!k)
+		return HERR_NOMEM;
+	k->tenant_id = op->tenant.id;
+	rc = svc_inbox_notify(c, op->svc_, k, op->tenant.id, op->user.id, op->title, op->text, now, &op->message_id);
 	if (rc != 0) {
 		svc_call_free_results(k);
 		free(k);
 		return rc;
 	}
+	op->created_at = now;
 	op->events_ = k;
 	return 0;
 }

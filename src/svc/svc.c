@@ -37,6 +37,9 @@ void svc_settings_default(svc_settings *s)
 	s->session_ttl_s = 90LL * 24 * 3600;
 	s->date_offset_min = HTIME_LOCAL;
 	s->default_country_code = 7;
+	s->cabinet_session_ttl_s = 12 * 3600;
+	s->cabinet_login_per_inn = 10;
+	s->cabinet_login_per_ip = 60;
 }
 
 static int load_secret(const char *data_dir, uint8_t out[SVC_SECRET_BYTES], char *err, size_t err_size)
@@ -96,7 +99,15 @@ int svc_new(store *st, const svc_settings *settings, const char *data_dir, sms_p
 		return rc;
 	}
 	s->ip_limit = hratelimit_new(4096, 3600 * 1000, settings->auth_per_ip_hour);
-	if (!s->ip_limit) {
+	/* Cabinet sign-ins: failed tries count (svc/cabinet.c forgives a
+	 * success), per INN against guessing one tenant's password from many
+	 * addresses, per address against trying many tenants. */
+	s->cab_inn_limit = hratelimit_new(4096, 15 * 60 * 1000, settings->cabinet_login_per_inn);
+	s->cab_ip_limit = hratelimit_new(4096, 3600 * 1000, settings->cabinet_login_per_ip);
+	if (!s->ip_limit || !s->cab_inn_limit || !s->cab_ip_limit) {
+		hratelimit_free(s->ip_limit);
+		hratelimit_free(s->cab_inn_limit);
+		hratelimit_free(s->cab_ip_limit);
 		free(s);
 		return HERR_NOMEM;
 	}
@@ -109,6 +120,8 @@ void svc_free(svc *s)
 	if (!s)
 		return;
 	hratelimit_free(s->ip_limit);
+	hratelimit_free(s->cab_inn_limit);
+	hratelimit_free(s->cab_ip_limit);
 	free(s);
 }
 

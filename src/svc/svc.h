@@ -24,19 +24,22 @@ typedef struct svc svc;
 typedef struct sms_provider sms_provider;
 
 typedef struct svc_settings {
-	int title_max;            /* characters; default 256 */
-	int text_max;             /* characters; default 4000 */
-	int name_max;             /* characters; default 256 */
-	int push_token_max;       /* bytes; default 4096 */
-	int code_ttl_s;           /* SMS code lifetime; default 600 */
-	int code_max_attempts;    /* wrong tries per code; default 5 */
-	int code_cooldown_s;      /* between two codes to one phone; default 60 */
-	int code_per_phone_hour;  /* codes per phone per hour; default 5 */
-	int code_fail_per_hour;   /* wrong tries per employee per hour; default 20 */
-	int auth_per_ip_hour;     /* login starts per client address per hour; default 30 */
-	int64_t session_ttl_s;    /* app token lifetime; default 90 days */
-	int date_offset_min;      /* offset of dates in /api/v1 (HTIME_LOCAL = server zone) */
-	int default_country_code; /* for phone numbers without +; default 7 */
+	int title_max;                 /* characters; default 256 */
+	int text_max;                  /* characters; default 4000 */
+	int name_max;                  /* characters; default 256 */
+	int push_token_max;            /* bytes; default 4096 */
+	int code_ttl_s;                /* SMS code lifetime; default 600 */
+	int code_max_attempts;         /* wrong tries per code; default 5 */
+	int code_cooldown_s;           /* between two codes to one phone; default 60 */
+	int code_per_phone_hour;       /* codes per phone per hour; default 5 */
+	int code_fail_per_hour;        /* wrong tries per employee per hour; default 20 */
+	int auth_per_ip_hour;          /* login starts per client address per hour; default 30 */
+	int64_t session_ttl_s;         /* app token lifetime; default 90 days */
+	int date_offset_min;           /* offset of dates in /api/v1 (HTIME_LOCAL = server zone) */
+	int default_country_code;      /* for phone numbers without +; default 7 */
+	int64_t cabinet_session_ttl_s; /* company cabinet sign-in lifetime; default 12 h */
+	int cabinet_login_per_inn;     /* sign-in tries per INN per 15 minutes; default 10 */
+	int cabinet_login_per_ip;      /* sign-in tries per client address per hour; default 60 */
 } svc_settings;
 
 void svc_settings_default(svc_settings *s);

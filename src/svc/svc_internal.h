@@ -17,6 +17,8 @@ struct svc {
 	sms_provider *sms;
 	uint8_t secret[SVC_SECRET_BYTES];
 	hratelimit *ip_limit;
+	hratelimit *cab_inn_limit; /* cabinet sign-ins per INN */
+	hratelimit *cab_ip_limit;  /* cabinet sign-ins per client address */
 	/* team chat */
 	void (*event_sink)(void *ud, const struct svc_event *e);
 	void *event_sink_ud;
@@ -55,5 +57,26 @@ int svc_chat_emit_message(store_conn *c, struct svc_call *k, const struct store_
 int svc_chat_emit_created(store_conn *c, struct svc_call *k, int64_t chat_id, int64_t user_id);
 /* Hands a call's committed events to the realtime layer. */
 void svc_publish_events(svc *s, struct svc_call *k);
+
+/* A notification from the company to an employee's inbox (staff.c): the
+ * message, its push deliveries and the realtime events (appended to k),
+ * all in the caller's transaction. *message_id receives its id. */
+int svc_inbox_notify(store_conn *c, svc *s, struct svc_call *k, int64_t tenant_id, int64_t user_id, const char *title,
+                     const char *text, int64_t now, int64_t *message_id);
+
+/* The cabinet operations (cabinet.c), run by svc_v2's table in chat.c. */
+int svc_cab_login(store_conn *c, struct svc_call *k);
+int svc_cab_login_commit(store_conn *c, struct svc_call *k);
+int svc_cab_logout(store_conn *c, struct svc_call *k);
+int svc_cab_tenant_get(store_conn *c, struct svc_call *k);
+int svc_cab_tenant_patch(store_conn *c, struct svc_call *k);
+int svc_cab_token_rotate(store_conn *c, struct svc_call *k);
+int svc_cab_employees(store_conn *c, struct svc_call *k);
+int svc_cab_employee_patch(store_conn *c, struct svc_call *k);
+int svc_cab_employee_delete(store_conn *c, struct svc_call *k);
+int svc_cab_messages(store_conn *c, struct svc_call *k);
+int svc_cab_message_get(store_conn *c, struct svc_call *k);
+int svc_cab_send(store_conn *c, struct svc_call *k);
+int svc_cab_stats(store_conn *c, struct svc_call *k);
 
 #endif

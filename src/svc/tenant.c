@@ -19,6 +19,7 @@ typedef struct tenant_job {
 	const svc_tenant_new *in;
 	const char *password_hash;
 	uint8_t token_hash[32];
+	const char *token_hint; /* the token's last 4 characters (the cabinet shows them) */
 	const char *inn;
 	store_tenant tenant;
 } tenant_job;
@@ -33,7 +34,7 @@ static int create_run(store_conn *c, void *arg)
 	t.created_at = htime_now_ms();
 	int rc = store_tenant_insert(c, &t, j->password_hash, j->token_hash);
 	j->tenant = t;
-	return rc;
+	return rc ? rc : store_tenant_set_token_hint(c, t.id, j->token_hint);
 }
 
 static int check_name(const char *s, size_t max_chars)
@@ -66,6 +67,7 @@ int svc_tenant_create(store *st, const svc_tenant_new *in, char token[HCRYPTO_TO
 	}
 	tenant_job j = {.in = in, .password_hash = pwhash};
 	hcrypto_token_new(token);
+	j.token_hint = token + HCRYPTO_TOKEN_CHARS - 4;
 	hcrypto_token_hash(token, strlen(token), j.token_hash);
 	int rc = store_run(st, create_run, &j);
 	if (rc == HERR_TENANT_EXISTS)
@@ -83,9 +85,13 @@ static int rotate_run(store_conn *c, void *arg)
 	int rc = store_tenant_by_inn(c, j->inn, &j->tenant);
 	if (rc != 0)
 		return rc == HERR_NOT_FOUND ? HERR_UNKNOWN_INN : rc;
-	if (j->password_hash)
-		return store_tenant_set_password(c, j->tenant.id, j->password_hash);
-	return store_tenant_set_token(c, j->tenant.id, j->token_hash);
+	if (j->password_hash) {
+		/* A new password ends the cabinet sign-ins made with the old one. */
+		rc = store_tenant_set_password(c, j->tenant.id, j->password_hash);
+		return rc ? rc : store_cabinet_session_delete_tenant(c, j->tenant.id);
+	}
+	rc = store_tenant_set_token(c, j->tenant.id, j->token_hash);
+	return rc ? rc : store_tenant_set_token_hint(c, j->tenant.id, j->token_hint);
 }
 
 int svc_tenant_rotate_token(store *st, const char *inn, char token[HCRYPTO_TOKEN_CHARS + 1])
@@ -93,6 +99,7 @@ int svc_tenant_rotate_token(store *st, const char *inn, char token[HCRYPTO_TOKEN
 	tenant_job j = {.inn = inn};
 	hcrypto_token_new(token);
 	hcrypto_token_hash(token, strlen(token), j.token_hash);
+	j.token_hint = token + HCRYPTO_TOKEN_CHARS - 4;
 	int rc = store_run(st, rotate_run, &j);
 	if (rc != 0)
 		memset(token, 0, HCRYPTO_TOKEN_CHARS + 1);
@@ -172,6 +179,7 @@ static const struct {
 typedef struct demo_job {
 	const char *password_hash;
 	uint8_t token_hash[32];
+	const char *token_hint;
 	bool existed;
 	char staff_ids[3][STORE_STAFF_ID_MAX];
 } demo_job;
@@ -186,13 +194,15 @@ static int demo_run(store_conn *c, void *arg)
 	int rc = store_tenant_by_inn(c, DEMO_INN, &t);
 	if (rc == 0) {
 		j->existed = true;
-		return store_tenant_set_token(c, t.id, j->token_hash);
+		rc = store_tenant_set_token(c, t.id, j->token_hash);
+		return rc ? rc : store_tenant_set_token_hint(c, t.id, j->token_hint);
 	}
 	snprintf(t.inn, sizeof t.inn, "%s", DEMO_INN);
 	snprintf(t.short_name, sizeof t.short_name, "%s", "ООО Демо");
 	snprintf(t.full_name, sizeof t.full_name, "%s", "Общество с ограниченной ответственностью «Демо»");
 	t.created_at = now;
-	if ((rc = store_tenant_insert(c, &t, j->password_hash, j->token_hash)) != 0)
+	if ((rc = store_tenant_insert(c, &t, j->password_hash, j->token_hash)) != 0 ||
+	    (rc = store_tenant_set_token_hint(c, t.id, j->token_hint)) != 0)
 		return rc;
 	for (size_t i = 0; i < sizeof demo_staff / sizeof demo_staff[0]; i++) {
 		store_user u = {0};
@@ -236,6 +246,7 @@ int svc_demo_seed(store *st, const char *data_dir, char *summary, size_t summary
 		return HERR_NOMEM;
 	demo_job j = {.password_hash = pwhash};
 	hcrypto_token_new(token);
+	j.token_hint = token + HCRYPTO_TOKEN_CHARS - 4;
 	hcrypto_token_hash(token, strlen(token), j.token_hash);
 	int rc = store_run(st, demo_run, &j);
 	if (rc != 0)

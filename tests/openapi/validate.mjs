@@ -1,6 +1,6 @@
 // Checks docs/openapi.yaml:
 //   1. it is a valid OpenAPI 3.1 document (@apidevtools/swagger-parser);
-//   2. every route registered in src/api/api.c, v1.c and v2.c is documented with
+//   2. every route registered in src/api/api.c, v1.c, v2.c and cabinet.c is documented with
 //      the same method and path template, and the document lists no route the
 //      code does not have (so the reference cannot drift silently);
 //   3. every example of a request or response body validates against its schema.
@@ -15,7 +15,7 @@ import Ajv2020 from 'ajv/dist/2020.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
 const specPath = resolve(root, 'docs/openapi.yaml');
-const sources = ['src/api/api.c', 'src/api/v1.c', 'src/api/v2.c'];
+const sources = ['src/api/api.c', 'src/api/v1.c', 'src/api/v2.c', 'src/api/cabinet.c'];
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 
 const problems = [];

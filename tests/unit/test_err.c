@@ -52,6 +52,7 @@ static const struct {
         {HERR_FORBIDDEN, "forbidden", 403, 0},
         {HERR_INN_MISMATCH, "inn_mismatch", 403, 0},
         {HERR_STAFF_MISMATCH, "staff_mismatch", 403, 0},
+        {HERR_BAD_CREDENTIALS, "bad_credentials", 401, 0},
         {HERR_UNKNOWN_INN, "unknown_inn", 404, 1},
         {HERR_UNKNOWN_STAFF, "unknown_staff", 404, 0},
         {HERR_STAFF_DISABLED, "staff_disabled", 409, 0},
@@ -63,6 +64,11 @@ static const struct {
         {HERR_SMS_FAILED, "sms_failed", 502, 0},
         {HERR_NOT_FOUND, "not_found", 404, 0},
         {HERR_CONFLICT, "conflict", 409, 0},
+        {HERR_NO_RECIPIENTS, "no_recipients", 422, 0},
+        {HERR_UNKNOWN_EMPLOYEE, "unknown_employee", 422, 1},
+        {HERR_EMPLOYEE_NO_MAILING, "employee_no_mailing", 422, 1},
+        {HERR_RANGE_INVALID, "range_invalid", 422, 1},
+        {HERR_EXPORT_TOO_LARGE, "export_too_large", 422, 1},
 };
 
 #define N_EXPECTED (sizeof expected / sizeof expected[0])

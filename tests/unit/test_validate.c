@@ -1,6 +1,7 @@
 /*
  * test_validate.c — unit tests of core/validate: INN, phone numbers to E.164,
- * strict UTF-8 (overlongs, surrogates, truncation) and cutting UTF-8 safely.
+ * strict UTF-8 (overlongs, surrogates, truncation), cutting UTF-8 safely, and
+ * case folding for search.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -234,6 +235,38 @@ static void test_digits(void **state)
 	assert_int_equal(hval_digits(NULL, 6), HERR_FIELD_INVALID);
 }
 
+static void check_fold(const char *in, const char *want)
+{
+	char out[256];
+	size_t n = hval_casefold(in, out, sizeof out);
+	assert_string_equal(out, want);
+	assert_int_equal(n, strlen(want));
+}
+
+static void test_casefold(void **state)
+{
+	(void)state;
+	check_fold("Hello WORLD 123", "hello world 123");
+	check_fold("АЛЕКСЕЙ Ёлкин", "алексей ёлкин");
+	check_fold("ЎЇЄ", "ўїє");
+	check_fold("ŁUKASZ ŻÓŁĆ ĄĘŚŃŹ", "łukasz żółć ąęśńź");
+	check_fold("ÄÖÜ ß", "äöü ß");
+	check_fold("ΑΒΓ", "αβγ");
+	check_fold("×÷", "×÷"); /* not letters */
+	check_fold("already lower ёж", "already lower ёж");
+	check_fold("", "");
+	/* invalid bytes are copied, not dropped */
+	check_fold("A\xff"
+	           "B",
+	           "a\xff"
+	           "b");
+	/* the output is cut on a character boundary */
+	char small[4];
+	assert_int_equal(hval_casefold("ЖЖЖ", small, sizeof small), 2);
+	assert_string_equal(small, "ж");
+	assert_int_equal(hval_casefold("x", small, 0), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -241,7 +274,7 @@ int main(void)
 	        cmocka_unit_test(test_phone_rejects), cmocka_unit_test(test_phone_twelve_digit_eight),
 	        cmocka_unit_test(test_utf8_valid),    cmocka_unit_test(test_utf8_invalid),
 	        cmocka_unit_test(test_utf8_char),     cmocka_unit_test(test_utf8_prefix),
-	        cmocka_unit_test(test_digits),
+	        cmocka_unit_test(test_digits),        cmocka_unit_test(test_casefold),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

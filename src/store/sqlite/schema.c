@@ -233,7 +233,23 @@ const char *const sqlite_migrations[] = {
         "ALTER TABLE deliveries ADD COLUMN read_at INTEGER;"
         "CREATE INDEX deliveries_user ON deliveries(user_id, message_id);",
 
-        /* 7: the push queue per provider (each provider has its own
+        /* 7: the company cabinet — its sign-in sessions (a tenant's, not a
+	 * user's: they act with the API token's power), the tenant's language
+	 * and the last characters of its API token (to recognise it; the
+	 * token itself is never kept), and an index for listing a tenant's
+	 * messages to employees by date. */
+        "CREATE TABLE cabinet_sessions ("
+        "  id INTEGER PRIMARY KEY,"
+        "  tenant_id INTEGER NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,"
+        "  token_hash BLOB NOT NULL UNIQUE,"
+        "  created_at INTEGER NOT NULL,"
+        "  expires_at INTEGER NOT NULL);"
+        "CREATE INDEX cabinet_sessions_tenant ON cabinet_sessions(tenant_id, expires_at);"
+        "ALTER TABLE tenants ADD COLUMN language TEXT NOT NULL DEFAULT 'ru';"
+        "ALTER TABLE tenants ADD COLUMN token_hint TEXT;"
+        "CREATE INDEX messages_notifications ON messages(tenant_id, created_at) WHERE kind = 'notification';",
+
+        /* 8: the push queue per provider (each provider has its own
 	 * concurrency, so the dispatcher reads what is due per kind); urgent
 	 * messages and their SMS fallback, one row per recipient; quiet hours
 	 * per user (minutes after local midnight, local = UTC + offset). */
