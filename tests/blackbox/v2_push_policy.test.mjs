@@ -202,3 +202,26 @@ test('dead-token guard: a provider declaring every token dead stops marking devi
 	assert.match(metrics, /herald_push_total\{channel="webpush",outcome="dead"\} 20/);
 	assert.match(metrics, /herald_push_total\{channel="webpush",outcome="dead_guarded"\} 10/);
 });
+
+test('cabinet: an urgent message to employees falls back to SMS for the one whose app did not confirm it', async (t) => {
+	const { serverFor, setupTenant } = await import('./lib/harness.mjs');
+	const srv = await serverFor(t, { env: { ...ENV, HERALD_PUSH_SMS_FALLBACK_AFTER: '1s' } });
+	const tn = await setupTenant(srv, { staff: 2 });
+	const [e1, e2] = tn.employees;
+	const cab = okv2(await api(srv, 'POST', '/api/v2/cabinet/login', { body: { inn: tn.inn, password: 'secret-password-1' } }), 'cabinet login');
+	const codes = outbox(srv).length; // the sign-in codes
+	const sent = okv2(await api(srv, 'POST', '/api/v2/cabinet/messages', { token: cab.token, body: { to: [e1.staffid, e2.staffid], title: 'Storm', text: 'Site closed today', urgent: true } }), 'send', 201);
+	assert.equal(sent.count, 2);
+	// e1 opens the app and reads the inbox before the fallback is due
+	const me = okv2(await api(srv, 'GET', '/api/v2/chats', { token: e1.apitoken }));
+	const inbox = me.items.find((c) => c.type === 'inbox');
+	okv2(await api(srv, 'POST', `/api/v2/chats/${inbox.id}/read`, { token: e1.apitoken, body: { seq: inbox.last_seq } }), 'read');
+	assert.ok(await until(() => outbox(srv).length === codes + 1), 'one fallback SMS');
+	await sleep(1200);
+	const sms = outbox(srv).slice(codes);
+	assert.equal(sms.length, 1);
+	assert.equal(sms[0].to, e2.phone);
+	assert.equal(sms[0].text, 'Storm: Site closed today');
+	const detail = okv2(await api(srv, 'GET', `/api/v2/cabinet/messages/${sent.ids[1]}`, { token: cab.token }));
+	assert.equal(detail.urgent, true);
+});
