@@ -266,7 +266,8 @@ bool webroot_reserved(const char *path)
 
 const char *webroot_spa_fallback(const char *path)
 {
-	if (webroot_reserved(path) || extension(path) || strncmp(path, "/assets/", 8) == 0 ||
+	const char *slash = strrchr(path, '/');
+	if (webroot_reserved(path) || strchr(slash ? slash : path, '.') || strncmp(path, "/assets/", 8) == 0 ||
 	    strncmp(path, "/m/assets/", 10) == 0 || strncmp(path, "/embed/", 7) == 0)
 		return NULL;
 	if (strncmp(path, "/m/", 3) == 0)
@@ -537,6 +538,7 @@ void webroot_serve(const webroot *w, http_request *req)
 		memcpy(path + n, "index.html", 11);
 	const wr_file *f = find(w, path);
 	if (!f) {
+		path[n] = '\0'; /* a client route may end in '/' */
 		const char *fb = webroot_spa_fallback(path);
 		f = fb ? find(w, fb) : NULL;
 	}

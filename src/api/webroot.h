@@ -72,7 +72,7 @@ bool webroot_immutable(const char *path);
 
 /* The page a client route of a single-page app gets: "/m/index.html" under
  * /m/, "/index.html" elsewhere; NULL for paths that look like files (the last
- * segment has an extension) or lie under /assets/ or /embed/, so a missing
+ * segment has a dot: "app.js", ".env") or lie under /assets/ or /embed/, so a missing
  * script is a 404 and never HTML. */
 const char *webroot_spa_fallback(const char *path);
 

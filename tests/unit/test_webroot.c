@@ -137,6 +137,8 @@ static void test_policy(void **state)
 	assert_null(webroot_spa_fallback("/assets/gone-1.js"));
 	assert_null(webroot_spa_fallback("/m/missing.png"));
 	assert_null(webroot_spa_fallback("/embed/x"));
+	assert_null(webroot_spa_fallback("/.env"));
+	assert_null(webroot_spa_fallback("/m/.git"));
 	assert_null(webroot_spa_fallback("/api/v2/nothing"));
 	assert_null(webroot_spa_fallback("/ws"));
 	assert_null(webroot_spa_fallback("/metrics"));
