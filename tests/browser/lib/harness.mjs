@@ -163,7 +163,8 @@ export async function screenshot(page, name, { sizes = [DESKTOP, PHONE], fullPag
 	const before = page.viewportSize();
 	const files = [];
 	for (const size of sizes) {
-		if (!before || before.width !== size.width || before.height !== size.height) {
+		const now = page.viewportSize();
+		if (!now || now.width !== size.width || now.height !== size.height) {
 			await page.setViewportSize(size);
 			// let responsive layout and transitions settle before the capture
 			await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
@@ -173,7 +174,11 @@ export async function screenshot(page, name, { sizes = [DESKTOP, PHONE], fullPag
 		await page.screenshot({ path: file, fullPage, animations: 'disabled' });
 		files.push(file);
 	}
-	if (before) await page.setViewportSize(before);
+	const now = page.viewportSize();
+	if (before && (now.width !== before.width || now.height !== before.height)) {
+		await page.setViewportSize(before);
+		await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+	}
 	return files;
 }
 
