@@ -25,7 +25,7 @@ function sameDay(a, b) {
 
 export function formatTime(v) {
   const d = toDate(v);
-  return d ? fmt('time', { hour: '2-digit', minute: '2-digit' }).format(d) : '';
+  return d ? fmt('time', { hour: 'numeric', minute: '2-digit' }).format(d) : '';
 }
 
 export function formatDate(v) {
