@@ -228,7 +228,8 @@ test('console: screenshots of the main screens (1280×800 and 390×844)', async 
 	await page.locator('[data-test=dev-user]').selectOption('anna');
 	await page.locator('[data-test=dev-submit]').click();
 	await page.locator('[data-test=chat-search]').waitFor();
-	await page.evaluate(() => localStorage.setItem('herald.notify.dismissed', '1'));
+	// the polite question about browser notifications; "Not now" is remembered
+	await page.getByRole('button', { name: 'Not now' }).click();
 
 	await page.locator(`[data-test=chat-${shift.id}]`).click();
 	await page.locator('[data-test=message]', { hasText: 'On it, 10 minutes.' }).waitFor();
@@ -276,8 +277,8 @@ test('console: screenshots of the main screens (1280×800 and 390×844)', async 
 	// every operation of docs/openapi.yaml is listed
 	const ops = await page.locator('[data-test=api-op]').count();
 	assert.ok(ops >= 40, `the API reference lists ${ops} operations`);
-	await page.locator('[data-op=postMessage] summary').click();
-	await page.locator('[data-op=postMessage] summary').scrollIntoViewIfNeeded();
+	await page.locator('[data-op=postMessage] > summary').click();
+	await page.locator('[data-op=postMessage] > summary').scrollIntoViewIfNeeded();
 	await screenshot(page, 'console-docs-api');
 
 	// dark theme and another language
