@@ -142,7 +142,7 @@ export function createRealtime(opts = {}) {
         // Requests that were waiting for a connection, or unanswered on the old one.
         for (const [id, p] of pending) {
           p.frame.id = id;
-          rawSend(p.frame);
+          if (rawSend(p.frame) && p.ms) arm(id, p);
         }
         for (const [topic, after] of topics) subscribeFrame(topic, after);
         return;
@@ -153,6 +153,10 @@ export function createRealtime(opts = {}) {
       if (sock !== ws) return;
       ws = null;
       stopPing();
+      for (const [, p] of pending) {
+        clearTimeout(p.timer);
+        p.timer = null;
+      }
       if (ev.code === 4401) {
         wanted = false;
         setState('unauthorized', { code: ev.code, reason: ev.reason });
@@ -274,20 +278,26 @@ export function createRealtime(opts = {}) {
     emit(f.type, { ...f, __event: true });
   }
 
+  // The answer timer runs only while the frame is on a live connection: a request made
+  // offline waits for the reconnect (and is sent then) instead of failing after a while.
+  function arm(id, p) {
+    clearTimeout(p.timer);
+    p.timer = null;
+    if (!p.ms) return;
+    p.timer = setTimeout(() => {
+      if (!pending.has(id)) return;
+      pending.delete(id);
+      p.reject(new ApiLikeError('timeout', 'no answer from the server'));
+    }, p.ms);
+  }
+
   function request(frame, { timeout } = {}) {
     return new Promise((resolve, reject) => {
       const id = nextId++;
-      const p = { frame: { ...frame, id }, resolve, reject, timer: null };
       const ms = timeout === undefined ? requestTimeout : timeout;
-      if (ms) {
-        p.timer = setTimeout(() => {
-          if (!pending.has(id)) return;
-          pending.delete(id);
-          reject(new ApiLikeError('timeout', 'no answer from the server'));
-        }, ms);
-      }
+      const p = { frame: { ...frame, id }, resolve, reject, timer: null, ms };
       pending.set(id, p);
-      if (state === 'open') rawSend(p.frame);
+      if (state === 'open' && rawSend(p.frame)) arm(id, p);
       else if (wanted && !ws) connect();
     });
   }
