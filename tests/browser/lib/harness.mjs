@@ -141,7 +141,7 @@ export async function newPage(browser, { viewport = DESKTOP, locale = 'en-US', m
 	page.problems = [];
 	page.on('pageerror', (e) => page.problems.push(`pageerror: ${e.message}`));
 	page.on('console', (m) => {
-		if (m.type() === 'error') page.problems.push(`console: ${m.text()}`);
+		if (m.type() === 'error') page.problems.push(`console: ${m.text()}${m.location().url ? ` (${m.location().url})` : ''}`);
 	});
 	return page;
 }

@@ -45,7 +45,8 @@ const THEME = `
 .root .text-slate-900, .root .text-slate-800 { color: var(--herald-text, #0f172a); }
 .root .text-slate-500, .root .text-slate-600 { color: var(--herald-muted, #475569); }
 .root .border-slate-200, .root .border-slate-300 { border-color: var(--herald-border, #e2e8f0); }
-.root .bg-brand-600 { background-color: var(--herald-accent, #1d6ef1); }
+.root .bg-brand-600, .root .btn-primary { background-color: var(--herald-accent, #1d6ef1); }
+.root .btn-primary:hover { background-color: var(--herald-accent-hover, #1558de); }
 .root .hover\\:bg-brand-700:hover { background-color: var(--herald-accent-hover, #1558de); }
 .root .text-brand-700 { color: var(--herald-accent, #1d6ef1); }
 .root .ring-brand-500 { --tw-ring-color: var(--herald-accent, #1d6ef1); }
