@@ -148,7 +148,9 @@ async function onPush(event) {
     d = { body: event.data ? event.data.text() : '' };
   }
   const title = d.title || 'herald';
-  await self.registration.showNotification(title, {
+  // Shown or not (permission revoked, quota), the push reached this device: the
+  // delivery is confirmed either way.
+  const shown = self.registration.showNotification(title, {
     body: d.body || '',
     tag: d.chat ? 'chat-' + d.chat : undefined,
     renotify: !!d.chat,
@@ -156,7 +158,8 @@ async function onPush(event) {
     badge: '/m/badge-72.png',
     timestamp: Date.now(),
     data: { chat: d.chat || null, seq: d.seq || null, delivery: d.delivery || null },
-  });
+  }).catch(() => null);
+  await shown;
   if (typeof d.badge === 'number' && self.navigator.setAppBadge) {
     await (d.badge > 0 ? self.navigator.setAppBadge(d.badge) : self.navigator.clearAppBadge()).catch(() => {});
   }
