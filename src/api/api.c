@@ -82,21 +82,13 @@ static bool is_v1(const http_request *req)
 
 /* ---- probes and metrics --------------------------------------------------------- */
 
-#ifndef HERALD_VERSION
-#define HERALD_VERSION "0.0.0"
-#endif
-#ifndef HERALD_BUILD
-#define HERALD_BUILD "dev"
-#endif
-
-/* Also tells the version and build: the employee app's About screen and
- * operators read them without a token. */
+/* Also tells the version and build (api_set_version, from the binary's own
+ * `herald version`): the employee app's About screen and operators read
+ * them without a token. */
 static void route_healthz(api *a, http_request *req, const router_params *p)
 {
-	(void)a;
 	(void)p;
-	api_send_json(req, 200,
-	              json_pack("{s:s,s:s,s:s}", "status", "ok", "version", HERALD_VERSION, "build", HERALD_BUILD),
+	api_send_json(req, 200, json_pack("{s:s,s:s,s:s}", "status", "ok", "version", a->version, "build", a->build),
 	              NULL);
 }
 
@@ -380,6 +372,12 @@ void api_set_max_upload(api *a, size_t bytes)
 void api_set_vapid_public(api *a, const char *key)
 {
 	snprintf(a->vapid_public, sizeof a->vapid_public, "%s", key ? key : "");
+}
+
+void api_set_version(api *a, const char *version, const char *build)
+{
+	snprintf(a->version, sizeof a->version, "%s", version ? version : "");
+	snprintf(a->build, sizeof a->build, "%s", build ? build : "");
 }
 
 void api_set_web_root(api *a, webroot *w, const char *hint)

@@ -23,6 +23,9 @@ void api_set_max_upload(api *a, size_t bytes);
 /* The VAPID public key (base64url) served to web apps. */
 void api_set_vapid_public(api *a, const char *key);
 
+/* Version and build shown by /healthz (main.c passes what `herald version`
+ * prints, so both always agree). */
+void api_set_version(api *a, const char *version, const char *build);
 /* The built web apps served at / and /m/ (takes ownership; NULL keeps the
  * landing page, which then shows hint, e.g. how to build them). */
 typedef struct webroot webroot;

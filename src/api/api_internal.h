@@ -20,7 +20,8 @@ struct api {
 	rt_hub *hub;
 	size_t max_upload;
 	char vapid_public[128];
-	webroot *web; /* NULL: / shows the landing page */
+	char version[32], build[48]; /* for /healthz */
+	webroot *web;                /* NULL: / shows the landing page */
 	char web_hint[256];
 	/* Cross-origin callers of /api/v2 (api_set_cors): any origin, or the
 	 * listed ones, each with its ready-made response headers. */

@@ -821,6 +821,7 @@ static int cmd_serve(int argc, char **argv, cli *c)
 		goto out;
 	}
 	api_set_vapid_public(s.api, webpush_vapid_public_b64(s.vapid));
+	api_set_version(s.api, HERALD_VERSION, HERALD_BUILD);
 	if (api_set_cors(s.api, hconfig_get(c->cfg, "http.cors_origins"), err, sizeof err) != 0) {
 		die("%s", err);
 		goto out;
