@@ -1,8 +1,10 @@
 # herald — build, run and test.
 #
-#   make          release build (build/release/herald), -O2, warnings are errors
+#   make          release build (build/release/herald), -O2, warnings are errors,
+#                 and the web apps (web/dist, Vite; needs node and npm)
 #   make run      install what is missing, build, start the server with a demo tenant
 #   make test     install what is missing, build with ASan+UBSan, run every test
+#                 (browser tests in Debian's Chromium included)
 #   make bench    run the benchmarks in bench/ (see docs/performance.md)
 #   make format   clang-format every C file
 #
@@ -40,9 +42,20 @@ DBG_DIR   := build/debug
 DBG_FLAGS := -O0 -g $(WARN) $(DEFS) -Isrc $(PKG_CFLAGS)
 DBG_OBJ   := $(SRC_LIB:%.c=$(DBG_DIR)/%.o)
 
-.PHONY: all run test deps deps-test unit blackbox openapi valgrind bench bench-smoke format format-check clean
+.PHONY: all web run test deps deps-test unit blackbox browser openapi valgrind bench bench-smoke format format-check clean
 
-all: $(REL_DIR)/herald
+all: $(REL_DIR)/herald web
+
+# ---- web apps (web/dist) -----------------------------------------------------
+# Rebuilt when a source, the lock file or the build scripts changed; the stamp
+# is a hidden file, which herald serve does not publish.
+WEB_SRC := $(shell find web -path web/node_modules -prune -o -path web/dist -prune -o -type f -print 2>/dev/null) \
+           docs/openapi.yaml scripts/build-web.sh scripts/compress-web.mjs
+WEB_STAMP := web/dist/.built
+
+web: $(WEB_STAMP)
+$(WEB_STAMP): $(WEB_SRC)
+	@scripts/build-web.sh
 
 $(REL_DIR)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -93,8 +106,8 @@ run: deps
 # against the sanitizer build of the real binary.
 test: deps-test
 	@$(MAKE) --no-print-directory all $(SAN_DIR)/herald $(UNIT_SAN) $(UNIT_DBG) $(BENCH_BIN)
-	@$(MAKE) --no-print-directory format-check unit valgrind blackbox openapi bench-smoke
-	@echo "make test: 6 passed, 0 failed (format, unit, valgrind, blackbox, openapi, bench-smoke)"
+	@$(MAKE) --no-print-directory format-check unit valgrind blackbox openapi bench-smoke browser
+	@echo "make test: 7 passed, 0 failed (format, unit, valgrind, blackbox, openapi, bench-smoke, browser)"
 
 unit: $(UNIT_SAN)
 	@scripts/run-unit.sh $(UNIT_SAN)
@@ -108,6 +121,16 @@ blackbox: $(SAN_DIR)/herald $(BENCH_BIN)
 	@cd tests/blackbox && conc=$$(node --test-concurrency=1 -e 0 >/dev/null 2>&1 && echo --test-concurrency=1); \
 		HERALD_BIN=../../$(SAN_DIR)/herald HERALD_BENCH_DIR=../../$(REL_DIR)/bench \
 		node --test $$conc --test-reporter=spec *.test.mjs
+
+# The web apps in Debian's Chromium against the sanitizer build (tests/browser,
+# playwright-core from its lock file). Screenshots land in docs/screenshots/.
+browser: $(SAN_DIR)/herald web
+	@if [ ! -d tests/browser/node_modules ] || [ tests/browser/package-lock.json -nt tests/browser/node_modules ]; then \
+		echo "browser: npm ci in tests/browser"; \
+		(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error) && touch tests/browser/node_modules; \
+	fi
+	@cd tests/browser && conc=$$(node --test-concurrency=1 -e 0 >/dev/null 2>&1 && echo --test-concurrency=1); \
+		HERALD_BIN=../../$(SAN_DIR)/herald node --test $$conc --test-reporter=spec *.test.mjs
 
 # docs/openapi.yaml: valid OpenAPI 3.1, every route of src/api/ documented, every
 # example matching its schema. Installs its npm packages from the lock file when

@@ -9,9 +9,11 @@ set -euo pipefail
 mode=${1:-run}
 cd "$(dirname "$0")/.."
 
+# nodejs and npm build the web apps (web/, Vite); Debian 12's Node 18 is enough.
 run_pkgs=(build-essential pkg-config libuv1-dev libhttp-parser-dev libjansson-dev libsqlite3-dev
-          libsodium-dev libssl-dev libcurl4-openssl-dev ca-certificates curl)
-test_pkgs=(libcmocka-dev valgrind clang-format nodejs npm sqlite3 wrk procps)
+          libsodium-dev libssl-dev libcurl4-openssl-dev ca-certificates curl nodejs npm)
+# chromium and fonts: the browser tests (tests/browser) and readable screenshots.
+test_pkgs=(libcmocka-dev valgrind clang-format sqlite3 wrk procps chromium fonts-dejavu-core fonts-noto-core)
 
 want=("${run_pkgs[@]}")
 [ "$mode" = test ] && want+=("${test_pkgs[@]}")
@@ -35,12 +37,15 @@ if [ ${#missing[@]} -gt 0 ]; then
 	$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The black-box suite's npm packages (exact versions from the committed lock file).
-if [ "$mode" = test ] && [ -f tests/blackbox/package-lock.json ]; then
-	if [ ! -d tests/blackbox/node_modules ] || [ tests/blackbox/package-lock.json -nt tests/blackbox/node_modules ]; then
-		echo "setup: npm ci in tests/blackbox"
-		(cd tests/blackbox && npm ci --no-audit --no-fund --loglevel=error)
-		touch tests/blackbox/node_modules
-	fi
+# The test suites' npm packages (exact versions from the committed lock files).
+if [ "$mode" = test ]; then
+	for suite in tests/blackbox tests/browser; do
+		[ -f "$suite/package-lock.json" ] || continue
+		if [ ! -d "$suite/node_modules" ] || [ "$suite/package-lock.json" -nt "$suite/node_modules" ]; then
+			echo "setup: npm ci in $suite"
+			(cd "$suite" && npm ci --no-audit --no-fund --loglevel=error)
+			touch "$suite/node_modules"
+		fi
+	done
 fi
 exit 0

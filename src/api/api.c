@@ -83,11 +83,14 @@ static bool is_v1(const http_request *req)
 
 /* ---- probes and metrics --------------------------------------------------------- */
 
+/* Also tells the version and build (api_set_version, from the binary's own
+ * `herald version`): the employee app's About screen and operators read
+ * them without a token. */
 static void route_healthz(api *a, http_request *req, const router_params *p)
 {
-	(void)a;
 	(void)p;
-	api_send_json(req, 200, json_pack("{s:s}", "status", "ok"), NULL);
+	api_send_json(req, 200, json_pack("{s:s,s:s,s:s}", "status", "ok", "version", a->version, "build", a->build),
+	              NULL);
 }
 
 static void ready_done(void *ud, int rc)
@@ -151,17 +154,169 @@ static const char landing_html[] =
         "</style></head><body><h1>herald is running</h1>"
         "<p>The compatibility API is at <code>/api/v1/</code>; see <code>docs/api-v1.md</code> in the "
         "source tree. Probes: <a href=\"/healthz\">/healthz</a>, <a href=\"/readyz\">/readyz</a>, "
-        "<a href=\"/metrics\">/metrics</a>.</p></body></html>";
+        "<a href=\"/metrics\">/metrics</a>.</p><p>The web apps (console, employee app) are not served: %s</p>"
+        "</body></html>";
 
 static void route_landing(api *a, http_request *req, const router_params *p)
 {
-	(void)a;
 	(void)p;
+	if (a->web) {
+		webroot_serve(a->web, req);
+		return;
+	}
 	static const char *const hdrs[] = {
 	        "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
 	        "frame-ancestors 'none'",
-	        "X-Content-Type-Options: nosniff", NULL};
-	http_respond(req, 200, "text/html; charset=utf-8", landing_html, sizeof landing_html - 1, hdrs);
+	        "X-Content-Type-Options: nosniff", "Cache-Control: no-cache", NULL};
+	hbuf b = HBUF_INIT;
+	if (hbuf_printf(&b, landing_html, a->web_hint[0] ? a->web_hint : "run make to build them.") != 0) {
+		hbuf_free(&b);
+		api_send_error(req, HERR_NOMEM, NULL, 0);
+		return;
+	}
+	size_t len;
+	char *body = hbuf_steal(&b, &len);
+	http_respond_owned(req, 200, "text/html; charset=utf-8", body, len, hdrs);
+}
+
+/* ---- cross-origin callers ------------------------------------------------------------ */
+
+#define CORS_EXPOSE "Access-Control-Expose-Headers: X-Herald-Error, Retry-After, WWW-Authenticate"
+
+static void cors_clear(api *a)
+{
+	for (size_t i = 0; i < a->cors_count; i++) {
+		free(a->cors_origins[i]);
+		free((char *)a->cors_headers[i][0]);
+	}
+	free(a->cors_origins);
+	free(a->cors_headers);
+	a->cors_origins = NULL;
+	a->cors_headers = NULL;
+	a->cors_count = 0;
+}
+
+/* scheme://host[:port] with nothing after it. */
+static bool is_origin(const char *o, size_t n)
+{
+	size_t s = n > 8 && strncmp(o, "https://", 8) == 0 ? 8 : n > 7 && strncmp(o, "http://", 7) == 0 ? 7 : 0;
+	if (!s)
+		return false;
+	for (size_t i = s; i < n; i++) {
+		char ch = o[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+		      ch == '-' || ch == ':' || ch == '[' || ch == ']'))
+			return false;
+	}
+	return true;
+}
+
+int api_set_cors(api *a, const char *origins, char *err, size_t err_size)
+{
+	cors_clear(a);
+	a->cors_any = false;
+	const char *p = origins ? origins : "*";
+	while (*p) {
+		while (*p == ',' || *p == ' ' || *p == '\t')
+			p++;
+		const char *tok = p;
+		while (*p && *p != ',' && *p != ' ' && *p != '\t')
+			p++;
+		size_t n = (size_t)(p - tok);
+		if (n == 0)
+			break;
+		if (n == 1 && *tok == '*') {
+			a->cors_any = true;
+			continue;
+		}
+		if (n > 200 || !is_origin(tok, n)) {
+			snprintf(err, err_size,
+			         "http.cors_origins: \"%.*s\" is not an origin (scheme://host[:port]) or *",
+			         (int)(n > 200 ? 200 : n), tok);
+			return HERR_FIELD_INVALID;
+		}
+		char **no = realloc(a->cors_origins, (a->cors_count + 1) * sizeof *no);
+		if (!no)
+			return HERR_NOMEM;
+		a->cors_origins = no;
+		const char *(*nh)[4] = realloc(a->cors_headers, (a->cors_count + 1) * sizeof *nh);
+		if (!nh)
+			return HERR_NOMEM;
+		a->cors_headers = nh;
+		char *origin = strndup(tok, n), *line = malloc(n + 32);
+		if (!origin || !line) {
+			free(origin);
+			free(line);
+			return HERR_NOMEM;
+		}
+		snprintf(line, n + 32, "Access-Control-Allow-Origin: %s", origin);
+		a->cors_origins[a->cors_count] = origin;
+		a->cors_headers[a->cors_count][0] = line;
+		a->cors_headers[a->cors_count][1] = "Vary: Origin";
+		a->cors_headers[a->cors_count][2] = CORS_EXPOSE;
+		a->cors_headers[a->cors_count][3] = NULL;
+		a->cors_count++;
+	}
+	return 0;
+}
+
+static const char *const cors_any_headers[] = {"Access-Control-Allow-Origin: *", CORS_EXPOSE, NULL};
+
+/* The headers a request from origin gets, or NULL when it may not call. */
+static const char *const *cors_for(const api *a, const char *origin)
+{
+	if (a->cors_any)
+		return cors_any_headers;
+	for (size_t i = 0; i < a->cors_count; i++)
+		if (strcmp(a->cors_origins[i], origin) == 0)
+			return a->cors_headers[i];
+	return NULL;
+}
+
+/* A page of the server itself (Origin names the Host) is never cross-origin. */
+static bool same_origin(const http_request *req, const char *origin)
+{
+	const char *host = http_request_header(req, "host");
+	const char *sep = strstr(origin, "://");
+	return host && sep && strcmp(sep + 3, host) == 0;
+}
+
+/* Cross-origin rules for /api/v2 and /ws. Returns true when the request was
+ * answered here (a preflight, or a refused origin). */
+static bool cors_apply(api *a, http_request *req)
+{
+	bool v2 = strncmp(req->path, "/api/v2/", 8) == 0;
+	bool ws = strcmp(req->path, "/ws") == 0;
+	const char *origin = http_request_header(req, "origin");
+	if ((!v2 && !ws) || !origin || same_origin(req, origin))
+		return false;
+	const char *const *allow = cors_for(a, origin);
+	if (ws) {
+		/* WebSockets have no CORS: the origin check is the server's. */
+		if (allow)
+			return false;
+		req->route = "/ws";
+		api_send_error(req, HERR_FORBIDDEN, "Origin", 0);
+		return true;
+	}
+	if (strcmp(req->method, "OPTIONS") == 0 && http_request_header(req, "access-control-request-method")) {
+		req->route = "preflight";
+		if (!allow) {
+			api_send_error(req, HERR_FORBIDDEN, "Origin", 0);
+			return true;
+		}
+		static const char *const pre[] = {
+		        "Access-Control-Allow-Methods: GET, HEAD, POST, PUT, PATCH, DELETE",
+		        "Access-Control-Allow-Headers: Authorization, Content-Type, Accept-Language",
+		        "Access-Control-Max-Age: 600", NULL};
+		req->more_headers = allow;
+		http_respond(req, 204, NULL, NULL, 0, pre);
+		return true;
+	}
+	/* A refused origin still gets its answer, without the header that
+	 * would let the browser hand it to the page. */
+	req->more_headers = allow;
+	return false;
 }
 
 /* ---- dispatch ------------------------------------------------------------------------ */
@@ -172,6 +327,7 @@ int api_new(svc *s, const ws_options *ws_opt, api **out)
 	if (!a)
 		return HERR_NOMEM;
 	a->svc = s;
+	a->cors_any = true;
 	a->router = router_new();
 	if (!a->router) {
 		free(a);
@@ -206,6 +362,8 @@ void api_free(api *a)
 		return;
 	rt_hub_free(a->hub);
 	router_free(a->router);
+	webroot_free(a->web);
+	cors_clear(a);
 	free(a);
 }
 
@@ -217,6 +375,19 @@ void api_set_max_upload(api *a, size_t bytes)
 void api_set_vapid_public(api *a, const char *key)
 {
 	snprintf(a->vapid_public, sizeof a->vapid_public, "%s", key ? key : "");
+}
+
+void api_set_version(api *a, const char *version, const char *build)
+{
+	snprintf(a->version, sizeof a->version, "%s", version ? version : "");
+	snprintf(a->build, sizeof a->build, "%s", build ? build : "");
+}
+
+void api_set_web_root(api *a, webroot *w, const char *hint)
+{
+	webroot_free(a->web);
+	a->web = w;
+	snprintf(a->web_hint, sizeof a->web_hint, "%s", hint ? hint : "");
 }
 
 void api_set_server(api *a, http_server *server)
@@ -235,6 +406,8 @@ void api_handle(http_request *req, void *ud)
 			api_send_error(req, req->error, NULL, 0);
 		return;
 	}
+	if (cors_apply(a, req))
+		return;
 	void *handler = NULL;
 	const char *name = NULL;
 	router_params params;
@@ -244,6 +417,13 @@ void api_handle(http_request *req, void *ud)
 	if (r == ROUTER_FOUND) {
 		req->route = name;
 		((api_route_fn)handler)(a, req, &params);
+		return;
+	}
+	/* Everything that is not the server's own is the web app's: its files
+	 * and the client routes of its pages. */
+	if (r == ROUTER_NOT_FOUND && a->web && !webroot_reserved(req->path) &&
+	    (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0)) {
+		webroot_serve(a->web, req);
 		return;
 	}
 	req->route = "unmatched";

@@ -23,6 +23,19 @@ void api_set_max_upload(api *a, size_t bytes);
 /* The VAPID public key (base64url) served to web apps. */
 void api_set_vapid_public(api *a, const char *key);
 
+/* Version and build shown by /healthz (main.c passes what `herald version`
+ * prints, so both always agree). */
+void api_set_version(api *a, const char *version, const char *build);
+/* The built web apps served at / and /m/ (takes ownership; NULL keeps the
+ * landing page, which then shows hint, e.g. how to build them). */
+typedef struct webroot webroot;
+void api_set_web_root(api *a, webroot *w, const char *hint);
+/* Origins allowed to call /api/v2 and open /ws from other sites: "*" (the
+ * default: bearer tokens, no cookies, so any page may call), or a list
+ * separated by commas or spaces ("https://a.example, https://b.example").
+ * HERR_FIELD_INVALID with err filled for an entry that is not an origin. */
+int api_set_cors(api *a, const char *origins, char *err, size_t err_size);
+
 /* Closes realtime connections (1001) so that the HTTP server can drain. */
 void api_shutdown(api *a);
 void api_free(api *a);

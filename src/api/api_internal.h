@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "api/api.h"
+#include "api/webroot.h"
 #include "net/router.h"
 #include "net/ws.h"
 #include "svc/chat.h"
@@ -20,6 +21,15 @@ struct api {
 	rt_hub *hub;
 	size_t max_upload;
 	char vapid_public[128];
+	char version[32], build[48]; /* for /healthz */
+	webroot *web;                /* NULL: / shows the landing page */
+	char web_hint[256];
+	/* Cross-origin callers of /api/v2 (api_set_cors): any origin, or the
+	 * listed ones, each with its ready-made response headers. */
+	bool cors_any;
+	size_t cors_count;
+	char **cors_origins;
+	const char *(*cors_headers)[4];
 };
 
 typedef void (*api_route_fn)(api *a, http_request *req, const router_params *params);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/webroot.h"
 #include "core/config.h"
 #include "core/crypto.h"
 #include "core/err.h"
@@ -52,6 +53,10 @@ static const struct {
         {"http.body_timeout", "30s", "longest pause while sending a body; slower gets 408"},
         {"http.idle_timeout", "60s", "keep-alive connections idle this long are closed"},
         {"http.max_connections", "19000", "connections beyond this are refused"},
+        {"http.web_root", "web/dist",
+         "the built web apps served at / and /m/ (read once at start); missing: / shows a landing page"},
+        {"http.cors_origins", "*",
+         "origins whose pages may call /api/v2 and open /ws: * (any; bearer tokens, no cookies) or a list"},
         {"api.date_offset", "local", "offset of dates in /api/v1: local (server time zone) or e.g. +03:00"},
         {"api.default_country_code", "7", "country code for phone numbers written without +"},
         {"limits.title_max", "256", "longest message title, in characters"},
@@ -733,6 +738,36 @@ static int push_settings(hconfig *cfg, svc_push_options *po)
 	return 0;
 }
 
+/* The built web apps, read into memory before the loop starts. A missing
+ * directory is not an error (a server for the API alone, or not built yet):
+ * / then says how to get them. */
+static int load_web_root(api *a, const char *dir)
+{
+	char err[1200], hint[256];
+	webroot *w = NULL;
+	int rc = webroot_load(dir, &w, err, sizeof err);
+	hlog_line l;
+	if (rc == HERR_NOT_FOUND) {
+		snprintf(hint, sizeof hint, "%s has no index.html; run make (it builds web/dist) or set http.web_root.",
+		         dir && *dir ? dir : "http.web_root");
+		api_set_web_root(a, NULL, hint);
+		hlog_begin(&l, HLOG_WARN, "web_root_missing");
+		hlog_str(&l, "dir", dir);
+		hlog_str(&l, "hint", "run make to build the web apps");
+		hlog_end(&l);
+		return 0;
+	}
+	if (rc != 0)
+		return die("http.web_root: %s", err);
+	hlog_begin(&l, HLOG_INFO, "web_root");
+	hlog_str(&l, "dir", dir);
+	hlog_int(&l, "files", (int64_t)webroot_file_count(w));
+	hlog_int(&l, "bytes", (int64_t)webroot_bytes(w));
+	hlog_end(&l);
+	api_set_web_root(a, w, NULL);
+	return 0;
+}
+
 static int cmd_serve(int argc, char **argv, cli *c)
 {
 	int rc = parse_flags(argc, argv, c, usage_serve);
@@ -840,6 +875,13 @@ static int cmd_serve(int argc, char **argv, cli *c)
 		goto out;
 	}
 	api_set_vapid_public(s.api, webpush_vapid_public_b64(s.vapid));
+	api_set_version(s.api, HERALD_VERSION, HERALD_BUILD);
+	if (api_set_cors(s.api, hconfig_get(c->cfg, "http.cors_origins"), err, sizeof err) != 0) {
+		die("%s", err);
+		goto out;
+	}
+	if (load_web_root(s.api, hconfig_get(c->cfg, "http.web_root")) != 0)
+		goto out;
 	ho.body_limit = api_body_limit;
 	bool allow_private = false;
 	if (hconfig_get_bool(c->cfg, "webhooks.allow_private", &allow_private, err, sizeof err) != 0) {

@@ -681,6 +681,7 @@ static void conn_next_request(http_conn *c)
 	c->req.route = NULL;
 	c->req.tenant[0] = '\0';
 	c->req.user = NULL;
+	c->req.more_headers = NULL;
 	c->req.gone = false;
 	c->req.start_ns = 0;
 	c->phase = CONN_IDLE;
@@ -712,12 +713,14 @@ static bool head_line_ok(const char *line)
 	return line[strcspn(line, "\r\n")] == '\0';
 }
 
-static size_t head_size(const char *content_type, const char *const *extra)
+static size_t head_size(const char *content_type, const char *const *extra, const char *const *more)
 {
 	size_t n = 256 + (content_type ? strlen(content_type) : 0);
 
 	for (; extra && *extra; extra++)
 		n += strlen(*extra) + 2;
+	for (; more && *more; more++)
+		n += strlen(*more) + 2;
 	return n;
 }
 
@@ -753,6 +756,12 @@ static size_t head_build(http_conn *c, char *out, int status, const char *conten
 		if (!head_line_ok(*extra))
 			continue;
 		o = head_put(out, o, *extra, strlen(*extra));
+		o = head_put(out, o, "\r\n", 2);
+	}
+	for (const char *const *more = c->req.more_headers; more && *more; more++) {
+		if (!head_line_ok(*more))
+			continue;
+		o = head_put(out, o, *more, strlen(*more));
 		o = head_put(out, o, "\r\n", 2);
 	}
 	return head_put(out, o, "\r\n", 2);
@@ -802,7 +811,7 @@ static void conn_respond(http_request *req, int status, const char *content_type
 	/* HEAD announces the length of the body it does not get. */
 	no_body = status < 200 || status == 204 || status == 304 || strcmp(req->method, "HEAD") == 0;
 	send_length = status >= 200 && status != 204 && status != 304;
-	need = head_size(content_type, extra);
+	need = head_size(content_type, extra, req->more_headers);
 	if (need > sizeof stack) {
 		head = malloc(need);
 		if (!head) {

@@ -59,6 +59,10 @@ typedef struct http_request {
 	const char *route; /* static string naming the matched route, for metrics */
 	char tenant[32];   /* tenant shown in the access log */
 	void *user;
+	/* NULL or a NULL-terminated array of "Name: value" lines added to the
+	 * response after the handler's own (e.g. CORS headers decided once per
+	 * request by the dispatcher); must live until the response is sent. */
+	const char *const *more_headers;
 
 	http_conn *conn_; /* private */
 } http_request;

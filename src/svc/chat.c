@@ -1295,18 +1295,26 @@ static int op_chat_by_ref_put(store_conn *c, svc_call *k)
 	return 0;
 }
 
+static int op_chat_get(store_conn *c, svc_call *k);
+
+/* The host's server finds any chat by its object; a user (the embedded
+ * <herald-chat ref="shift:4711"> on a host page) finds the chats they are a
+ * member of, with their own view of it, and gets 404 for the others, as
+ * GET /api/v2/chats/{chat} answers them. */
 static int op_chat_by_ref_get(store_conn *c, svc_call *k)
 {
-	int rc = need_server(k);
-	if (rc)
-		return rc;
 	store_chat ch;
-	rc = store_chat_by_ref(c, k->tenant_id, k->p_ref_type, k->p_ref_id, &ch);
+	int rc = store_chat_by_ref(c, k->tenant_id, k->p_ref_type, k->p_ref_id, &ch);
 	if (rc == HERR_NOT_FOUND)
 		return fail(k, HERR_NOT_FOUND, "chat");
-	if (rc == 0)
+	if (rc != 0)
+		return rc;
+	if (k->is_server) {
 		k->result = chat_json(&ch);
-	return rc;
+		return 0;
+	}
+	k->p_chat = ch.id;
+	return op_chat_get(c, k);
 }
 
 static int chat_row_json(void *ud, const store_chat_row *r)

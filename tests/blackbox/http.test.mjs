@@ -3,9 +3,12 @@
 
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { serverFor, setupTenant, v1, ok, fails, get, RawClient, rawExchange, rawJson, sleep } from './lib/harness.mjs';
+import { serverFor, setupTenant, v1, ok, fails, get, RawClient, rawExchange, rawJson, sleep, runCli } from './lib/harness.mjs';
 
 const ENV = { HERALD_SMS_RESEND_COOLDOWN: '0s' };
+// /healthz tells the version and build that `herald version` prints.
+const [, VERSION, BUILD] = /^herald (\S+) \(build (\S+)\)/.exec(runCli(['version']).stdout);
+const HEALTHY = { status: 'ok', version: VERSION, build: BUILD };
 
 function createRequest(a, staffid, title, message = 'text', extraHeaders = '') {
 	const body = Buffer.from(JSON.stringify({ inn: a.inn, staffid, title, message }));
@@ -44,7 +47,7 @@ test('probes: /healthz, /readyz, /metrics', async (t) => {
 	const srv = await serverFor(t, { env: ENV });
 	const h = await get(srv.url, '/healthz');
 	assert.equal(h.status, 200);
-	assert.deepEqual(h.json, { status: 'ok' });
+	assert.deepEqual(h.json, HEALTHY);
 	const r = await get(srv.url, '/readyz');
 	assert.equal(r.status, 200, r.text);
 	assert.equal(r.json && r.json.status, 'ready');
@@ -79,7 +82,7 @@ test('keep-alive: two requests on one connection get two responses', async (t) =
 	const [r1] = await c.waitResponses(1);
 	assert.equal(r1.status, 200);
 	assert.equal(r1.headers.connection, 'keep-alive');
-	assert.deepEqual(rawJson(r1), { status: 'ok' });
+	assert.deepEqual(rawJson(r1), HEALTHY);
 	await sleep(50);
 	assert.equal(c.closed, false, 'connection stays open');
 	await c.write('GET /no/such/page HTTP/1.1\r\nHost: test\r\n\r\n');
@@ -111,7 +114,7 @@ test('pipelining: requests written at once are answered in order', async (t) => 
 	assert.equal(rs[0].status, 200);
 	assert.equal(d1.title, 'pipe-1');
 	assert.equal(rs[1].status, 200);
-	assert.deepEqual(rawJson(rs[1]), { status: 'ok' });
+	assert.deepEqual(rawJson(rs[1]), HEALTHY);
 	const d2 = rawJson(rs[2]).data;
 	assert.equal(d2.title, 'pipe-2');
 	assert.equal(d2.message, 'второй');

@@ -534,6 +534,14 @@ test('chats by reference: PUT is idempotent, the roster follows the host with ev
 	assert.equal(got.id, c1.id);
 	assert.equal(got.title, 'Order A-1042 (paid)');
 	errv2(await a.call('GET', '/api/v2/chats/by-ref/order/none'), 404, 'not_found');
+	// a member finds it by ref too (the embedded <herald-chat ref=…>), with their own view;
+	// bob, removed, cannot tell it exists
+	const mine = okv2(await api(srv, 'GET', path, { token: tok.carol }), 'by ref as a member');
+	assert.equal(mine.id, c1.id);
+	assert.equal(typeof mine.role, 'string');
+	assert.equal(typeof mine.last_read_seq, 'number');
+	errv2(await api(srv, 'GET', path, { token: tok.bob }), 404, 'not_found', 'by ref as a removed member');
+	errv2(await api(srv, 'GET', '/api/v2/chats/by-ref/order/none', { token: tok.carol }), 404, 'not_found');
 	errv2(await api(srv, 'PUT', path, { token: tok.alice, body }), 403, 'forbidden', 'by-ref is for the server');
 	errv2(await a.call('PUT', '/api/v2/chats/by-ref/order/bad%20id', { body }), 422, 'field_invalid', 'bad ref');
 });
