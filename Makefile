@@ -42,7 +42,7 @@ DBG_DIR   := build/debug
 DBG_FLAGS := -O0 -g $(WARN) $(DEFS) -Isrc $(PKG_CFLAGS)
 DBG_OBJ   := $(SRC_LIB:%.c=$(DBG_DIR)/%.o)
 
-.PHONY: all web run test deps deps-test unit blackbox browser openapi valgrind bench bench-smoke format format-check clean
+.PHONY: all web run test deps deps-test unit blackbox browser openapi valgrind bench bench-smoke format format-check clean screenshots
 
 all: $(REL_DIR)/herald web
 
@@ -123,7 +123,8 @@ blackbox: $(SAN_DIR)/herald $(BENCH_BIN)
 		node --test $$conc --test-reporter=spec *.test.mjs
 
 # The web apps in Debian's Chromium against the sanitizer build (tests/browser,
-# playwright-core from its lock file). Screenshots land in docs/screenshots/.
+# playwright-core from its lock file). Screenshots land in build/screenshots/;
+# `make screenshots` refreshes the checked-in ones in docs/screenshots/.
 browser: $(SAN_DIR)/herald web
 	@if [ ! -d tests/browser/node_modules ] || [ tests/browser/package-lock.json -nt tests/browser/node_modules ]; then \
 		echo "browser: npm ci in tests/browser"; \
@@ -131,6 +132,9 @@ browser: $(SAN_DIR)/herald web
 	fi
 	@cd tests/browser && conc=$$(node --test-concurrency=1 -e 0 >/dev/null 2>&1 && echo --test-concurrency=1); \
 		HERALD_BIN=../../$(SAN_DIR)/herald node --test $$conc --test-reporter=spec *.test.mjs
+
+screenshots:
+	@HERALD_SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(MAKE) --no-print-directory browser
 
 # docs/openapi.yaml: valid OpenAPI 3.1, every route of src/api/ documented, every
 # example matching its schema. Installs its npm packages from the lock file when

@@ -507,6 +507,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	uv_timer_stop(&s->index);
 	svc_webhooks_stop(s->svc);
 	svc_deliveries_stop(s->svc);
+	sms_provider_close(s->sms);
 	api_shutdown(s->api);
 	http_server_shutdown(s->http, on_drained, s);
 }
@@ -976,6 +977,7 @@ out:
 		svc_webhooks_stop(s.svc);
 		svc_deliveries_stop(s.svc);
 	}
+	sms_provider_close(s.sms);
 	/* The writer finishes and commits everything queued before the store
 	 * closes, so every acknowledged write is on disk. The HTTP server then
 	 * closes its own handles; the walk closes the rest (signals, timers). */

@@ -1,15 +1,14 @@
 /*
  * sms.c — the SMS providers (see sms.h).
  *
- * Both providers do blocking work (a file append with fsync, or an HTTP
- * request), so sms_send() runs them on libuv's worker pool and completes on
- * the loop. A login sends one SMS, so the pool is the simple and sufficient
- * place; the push work of later versions uses libcurl's multi interface on
- * the loop instead.
+ * The log provider appends to a file, blocking work that runs on libuv's
+ * worker pool. The http provider sends through the async HTTP client on the
+ * loop (push/http_client.c): the SMS fallback of urgent messages can send
+ * many at once, and a slow gateway must not hold the pool threads that also
+ * encrypt pushes and serve files.
  */
 #include "push/sms.h"
 
-#include <curl/curl.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -22,6 +21,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "push/http_client.h"
 
 typedef enum { SMS_LOG, SMS_HTTP } sms_kind;
 
@@ -31,6 +31,8 @@ struct sms_provider {
 	char outbox[4096];
 	char *url, *body, *content_type, *auth_header;
 	long timeout_ms;
+	hclient *http; /* http provider: made on first use, closed by sms_provider_close */
+	bool closed;
 	pthread_mutex_t mu; /* serialises appends to the outbox */
 };
 
@@ -73,7 +75,6 @@ int sms_provider_new(const sms_settings *st, uv_loop_t *loop, sms_provider **out
 		p->content_type = dup_or(st->http_content_type, "application/json");
 		p->auth_header = st->http_auth_header && *st->http_auth_header ? strdup(st->http_auth_header) : NULL;
 		p->timeout_ms = st->http_timeout_ms > 0 ? st->http_timeout_ms : 10000;
-		curl_global_init(CURL_GLOBAL_DEFAULT);
 	} else {
 		snprintf(err, err_size, "unknown sms.provider \"%s\" (use log or http)", name);
 		free(p);
@@ -87,8 +88,6 @@ void sms_provider_free(sms_provider *p)
 {
 	if (!p)
 		return;
-	if (p->kind == SMS_HTTP)
-		curl_global_cleanup();
 	free(p->url);
 	free(p->body);
 	free(p->content_type);
@@ -143,26 +142,37 @@ static int send_log(sms_provider *p, const char *to, const char *text, const cha
 
 /* ---- http provider --------------------------------------------------------------- */
 
-static int append_escaped(hbuf *b, const char *v, bool json, CURL *curl)
+/* application/x-www-form-urlencoded value: unreserved bytes as they are. */
+static int append_urlencoded(hbuf *b, const char *v)
 {
-	if (json) {
-		/* Inside a JSON string already: escape without the quotes. */
-		hbuf tmp = HBUF_INIT;
-		int rc = hbuf_json_str(&tmp, v, strlen(v));
-		if (rc == 0)
-			rc = hbuf_append(b, tmp.data + 1, tmp.len - 2);
-		hbuf_free(&tmp);
-		return rc;
+	static const char hex[] = "0123456789ABCDEF";
+	int rc = 0;
+	for (const unsigned char *c = (const unsigned char *)v; *c && rc == 0; c++) {
+		if ((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' ||
+		    *c == '.' || *c == '_' || *c == '~') {
+			rc = hbuf_append(b, c, 1);
+		} else {
+			char e[3] = {'%', hex[*c >> 4], hex[*c & 15]};
+			rc = hbuf_append(b, e, 3);
+		}
 	}
-	char *e = curl_easy_escape(curl, v, 0);
-	if (!e)
-		return HERR_NOMEM;
-	int rc = hbuf_puts(b, e);
-	curl_free(e);
 	return rc;
 }
 
-static int render_body(const sms_provider *p, CURL *curl, const char *to, const char *text, const char *code, hbuf *out)
+static int append_escaped(hbuf *b, const char *v, bool json)
+{
+	if (!json)
+		return append_urlencoded(b, v);
+	/* Inside a JSON string already: escape without the quotes. */
+	hbuf tmp = HBUF_INIT;
+	int rc = hbuf_json_str(&tmp, v, strlen(v));
+	if (rc == 0)
+		rc = hbuf_append(b, tmp.data + 1, tmp.len - 2);
+	hbuf_free(&tmp);
+	return rc;
+}
+
+static int render_body(const sms_provider *p, const char *to, const char *text, const char *code, hbuf *out)
 {
 	bool json = strstr(p->content_type, "json") != NULL;
 	for (const char *s = p->body; *s;) {
@@ -174,7 +184,7 @@ static int render_body(const sms_provider *p, CURL *curl, const char *to, const 
 			v = text, skip = 6;
 		else if (strncmp(s, "{code}", 6) == 0)
 			v = code ? code : "", skip = 6;
-		int rc = v ? append_escaped(out, v, json, curl) : hbuf_append(out, s, 1);
+		int rc = v ? append_escaped(out, v, json) : hbuf_append(out, s, 1);
 		if (rc != 0)
 			return rc;
 		s += v ? skip : 1;
@@ -182,65 +192,77 @@ static int render_body(const sms_provider *p, CURL *curl, const char *to, const 
 	return 0;
 }
 
-static size_t discard(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-	(void)ptr;
-	(void)ud;
-	return size * nmemb;
-}
+typedef struct http_job {
+	sms_provider *p;
+	char to[32];
+	void (*done)(void *ud, int rc);
+	void *ud;
+} http_job;
 
-static int send_http(sms_provider *p, const char *to, const char *text, const char *code)
+static void http_done(void *ud, const hclient_response *res)
 {
-	CURL *curl = curl_easy_init();
-	if (!curl)
-		return HERR_SMS_FAILED;
-	hbuf body = HBUF_INIT;
-	struct curl_slist *headers = NULL;
-	int rc = render_body(p, curl, to, text, code, &body);
-	char ctype[300];
-	snprintf(ctype, sizeof ctype, "Content-Type: %s", p->content_type);
-	headers = curl_slist_append(headers, ctype);
-	if (p->auth_header)
-		headers = curl_slist_append(headers, p->auth_header);
-	long status = 0;
-	CURLcode cc = CURLE_OK;
-	if (rc == 0) {
-		curl_easy_setopt(curl, CURLOPT_URL, p->url);
-		curl_easy_setopt(curl, CURLOPT_POST, 1L);
-		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data ? body.data : "");
-		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)body.len);
-		curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-		curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, p->timeout_ms);
-		curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-		curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
-		curl_easy_setopt(curl, CURLOPT_USERAGENT, "herald-sms/1");
-		cc = curl_easy_perform(curl);
-		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-	}
-	bool ok = rc == 0 && cc == CURLE_OK && status >= 200 && status < 300;
+	http_job *j = ud;
+	bool ok = res->status >= 200 && res->status < 300;
 	hlog_line l;
 	hlog_begin(&l, ok ? HLOG_INFO : HLOG_ERROR, "sms");
 	hlog_str(&l, "provider", "http");
-	hlog_str(&l, "to", to);
-	hlog_int(&l, "status", status);
-	if (cc != CURLE_OK)
-		hlog_str(&l, "error", curl_easy_strerror(cc));
+	hlog_str(&l, "to", j->to);
+	hlog_int(&l, "status", res->status);
+	if (res->error)
+		hlog_str(&l, "error", res->error);
 	hlog_end(&l);
-	curl_slist_free_all(headers);
-	hbuf_free(&body);
-	curl_easy_cleanup(curl);
-	return ok ? 0 : HERR_SMS_FAILED;
+	j->done(j->ud, ok ? 0 : HERR_SMS_FAILED);
+	free(j);
 }
 
-int sms_send_blocking(sms_provider *p, const char *to, const char *text, const char *code)
+/* Starts the request; done follows on the loop. HERR_* when it cannot start. */
+static int send_http(sms_provider *p, const char *to, const char *text, const char *code,
+                     void (*done)(void *ud, int rc), void *ud)
 {
-	return p->kind == SMS_LOG ? send_log(p, to, text, code) : send_http(p, to, text, code);
+	if (p->closed)
+		return HERR_SHUTTING_DOWN;
+	if (!p->http && hclient_new(p->loop, 16, &p->http) != 0)
+		return HERR_NOMEM;
+	http_job *j = calloc(1, sizeof *j);
+	hbuf body = HBUF_INIT;
+	int rc = j ? render_body(p, to, text, code, &body) : HERR_NOMEM;
+	if (rc == 0) {
+		char ctype[300];
+		snprintf(ctype, sizeof ctype, "Content-Type: %s", p->content_type);
+		const char *headers[] = {ctype, "User-Agent: herald-sms/1", p->auth_header, NULL};
+		hclient_request req = {.method = "POST",
+		                       .url = p->url,
+		                       .headers = headers,
+		                       .body = body.data ? body.data : "",
+		                       .body_len = body.len,
+		                       .timeout_ms = p->timeout_ms,
+		                       .max_response = 4096};
+		j->p = p;
+		snprintf(j->to, sizeof j->to, "%s", to);
+		j->done = done;
+		j->ud = ud;
+		rc = hclient_send(p->http, &req, http_done, j);
+	}
+	hbuf_free(&body);
+	if (rc != 0)
+		free(j);
+	return rc;
+}
+
+void sms_provider_close(sms_provider *p)
+{
+	if (!p || p->closed)
+		return;
+	p->closed = true;
+	/* Requests on their way are cancelled: their done reports failure. */
+	if (p->http)
+		hclient_close(p->http, NULL, NULL);
 }
 
 static void job_work(uv_work_t *req)
 {
 	sms_job *j = req->data;
-	j->rc = sms_send_blocking(j->p, j->to, j->text, j->code);
+	j->rc = send_log(j->p, j->to, j->text, j->code);
 }
 
 static void job_after(uv_work_t *req, int status)
@@ -258,6 +280,14 @@ void sms_send(sms_provider *p, const char *to, const char *text, const char *cod
 	if (!j || !(j->text = strdup(text))) {
 		free(j);
 		done(ud, HERR_NOMEM);
+		return;
+	}
+	if (p->kind == SMS_HTTP) {
+		int rc = send_http(p, to, text, code, done, ud);
+		free(j->text);
+		free(j);
+		if (rc != 0)
+			done(ud, HERR_SMS_FAILED);
 		return;
 	}
 	j->req.data = j;

@@ -9,8 +9,9 @@
  *    ({to}, {text}, {code} are replaced, JSON-escaped when the content type is
  *    JSON, URL-encoded otherwise) and an optional auth header. A 2xx answer is
  *    success.
- * Sending runs on libuv's worker pool (file append or HTTP with a 10 s
- * timeout), never on the loop; done is called on the loop.
+ * The log provider's append runs on libuv's worker pool, the http
+ * provider's request in the async HTTP client on the loop (timeout
+ * sms.http.timeout); done is called on the loop.
  */
 #ifndef HERALD_PUSH_SMS_H
 #define HERALD_PUSH_SMS_H
@@ -38,7 +39,8 @@ const char *sms_provider_name(const sms_provider *p);
 void sms_send(sms_provider *p, const char *to, const char *text, const char *code, void (*done)(void *ud, int rc),
               void *ud);
 
-/* Synchronous variant for threads that may block (not the loop). */
-int sms_send_blocking(sms_provider *p, const char *to, const char *text, const char *code);
+/* Before the loop's last run: cancels the http provider's requests (their
+ * done reports failure) and closes its client. Sends after it fail. */
+void sms_provider_close(sms_provider *p);
 
 #endif

@@ -19,7 +19,10 @@ import { fileURLToPath } from 'node:url';
 export const BROWSER_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const REPO_DIR = path.resolve(BROWSER_DIR, '..', '..');
 export const WEB_DIST = path.resolve(REPO_DIR, process.env.HERALD_WEB_ROOT || 'web/dist');
-export const SCREENSHOT_DIR = path.join(REPO_DIR, 'docs', 'screenshots');
+// Every run takes the screenshots (so the screens are rendered at both sizes),
+// into build/screenshots; `make screenshots` points this at docs/screenshots
+// to refresh the checked-in ones.
+export const SCREENSHOT_DIR = process.env.HERALD_SCREENSHOT_DIR ? path.resolve(process.env.HERALD_SCREENSHOT_DIR) : path.join(REPO_DIR, 'build', 'screenshots');
 export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
 // HERALD_BIN is relative to this suite's directory (../../build/asan/herald,
@@ -153,7 +156,7 @@ export function assertNoProblems(page, allow = []) {
 }
 
 /**
- * Writes docs/screenshots/<name>-1280x800.png and <name>-390x844.png of the
+ * Writes <SCREENSHOT_DIR>/<name>-1280x800.png and <name>-390x844.png of the
  * page as it is now (the viewport is switched for each and restored). Pass
  * sizes to take only some. Returns the files written.
  */

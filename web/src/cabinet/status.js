@@ -7,3 +7,14 @@ export const STATUS_CLASS = {
   read: 'bg-emerald-100 text-emerald-900 dark:bg-emerald-900/60 dark:text-emerald-100',
   failed: 'bg-red-100 text-red-900 dark:bg-red-900/60 dark:text-red-100',
 };
+
+// A message that failed only because the employee has no device (never signed
+// in to the app, or no push provider configured) is shown as such, not as an
+// error: nothing went wrong, there was nowhere to push to.
+export function statusKey(m) {
+  return m.status === 'failed' && m.failed_reason === 'no_device' ? 'noDevice' : m.status;
+}
+export const NO_DEVICE_CLASS = 'bg-amber-100 text-amber-900 dark:bg-amber-900/60 dark:text-amber-100';
+export function statusClass(m) {
+  return statusKey(m) === 'noDevice' ? NO_DEVICE_CLASS : STATUS_CLASS[m.status];
+}
