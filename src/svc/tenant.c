@@ -163,8 +163,9 @@ int svc_tenant_list(store *st, int (*fn)(void *ud, const store_tenant *t), void 
 
 /* ---- the demo tenant -------------------------------------------------------------- */
 
-#define DEMO_INN      "7700000001"
-#define DEMO_PASSWORD "demo-password"
+#define DEMO_INN        "7700000001"
+#define DEMO_PASSWORD   "demo-password"
+#define DEMO_DISPATCHER "dispatcher"
 
 static const struct {
 	const char *name;
@@ -184,8 +185,71 @@ typedef struct demo_job {
 	char staff_ids[3][STORE_STAFF_ID_MAX];
 } demo_job;
 
-/* Creates the demo tenant with its employees and a welcome message each, or,
- * when it exists (demo.txt was deleted), only gives it a fresh token. */
+/* The demo's team chat: a dispatcher (a tenant admin the console's
+ * development sign-in offers) with the three employees in a shift chat, a
+ * short conversation, and the "orders" topic for the live board. */
+static int demo_team(store_conn *c, int64_t tenant_id, const int64_t staff[3], int64_t now)
+{
+	store_user d = {0};
+	d.tenant_id = tenant_id;
+	snprintf(d.external_id, sizeof d.external_id, "%s", DEMO_DISPATCHER);
+	snprintf(d.name, sizeof d.name, "%s", "Анна Шмидт");
+	d.mailing = true;
+	d.created_at = d.updated_at = now;
+	int rc = store_user_insert(c, &d);
+	store_user_ext x = {.active = true};
+	snprintf(x.roles, sizeof x.roles, "%s", "admin,dispatcher");
+	if (rc || (rc = store_user_ext_set(c, tenant_id, d.id, &x)) != 0)
+		return rc;
+	store_chat ch = {0};
+	ch.tenant_id = tenant_id;
+	snprintf(ch.kind, sizeof ch.kind, "%s", "group");
+	ch.owner_id = d.id;
+	snprintf(ch.title, sizeof ch.title, "%s", "Склад Север · ранняя смена");
+	snprintf(ch.description, sizeof ch.description, "%s", "Смена 6:30–15:00, ворота 3");
+	ch.created_at = ch.updated_at = now;
+	if ((rc = store_chat_insert(c, &ch, NULL)) != 0 ||
+	    (rc = store_member_put(c, tenant_id, ch.id, d.id, "owner", now)))
+		return rc;
+	for (int i = 0; i < 3; i++)
+		if ((rc = store_member_put(c, tenant_id, ch.id, staff[i], "member", now)) != 0)
+			return rc;
+	const struct {
+		int sender; /* -1: the dispatcher */
+		const char *text;
+	} talk[] = {{-1, "Доброе утро! Сегодня приходит фура с Гданьска, разгрузка у ворот 3."},
+	            {0, "Принято, буду в 6:20."},
+	            {2, "Dzień dobry! Wózek nr 2 jest w serwisie, biorę nr 4."},
+	            {-1, "Спасибо, Ян. Алексей, проверь, пожалуйста, пломбы на фуре."}};
+	for (size_t i = 0; i < sizeof talk / sizeof talk[0]; i++) {
+		const char *body = talk[i].text;
+		store_msg m = {.chat_id = ch.id,
+		               .sender_id = talk[i].sender < 0 ? d.id : staff[talk[i].sender],
+		               .kind = "text",
+		               .title = "",
+		               .body = body,
+		               .created_at = now + (int64_t)i * 1000};
+		if ((rc = store_msg_insert(c, tenant_id, &m)) != 0)
+			return rc;
+		/* the sender has read up to their own message */
+		store_member me;
+		if ((rc = store_member_get(c, tenant_id, ch.id, m.sender_id, &me)) != 0)
+			return rc;
+		me.last_read_seq = m.seq;
+		if ((rc = store_member_update(c, tenant_id, &me)) != 0)
+			return rc;
+	}
+	store_topic tp = {0};
+	snprintf(tp.name, sizeof tp.name, "%s", "orders");
+	snprintf(tp.rule, sizeof tp.rule, "%s", "tenant");
+	tp.keep = 200;
+	tp.created_at = now;
+	return store_topic_put(c, tenant_id, &tp);
+}
+
+/* Creates the demo tenant with its employees and a welcome message each, a
+ * dispatcher and a team chat, or, when it exists (demo.txt was deleted),
+ * only gives it a fresh token. */
 static int demo_run(store_conn *c, void *arg)
 {
 	demo_job *j = arg;
@@ -204,6 +268,7 @@ static int demo_run(store_conn *c, void *arg)
 	if ((rc = store_tenant_insert(c, &t, j->password_hash, j->token_hash)) != 0 ||
 	    (rc = store_tenant_set_token_hint(c, t.id, j->token_hint)) != 0)
 		return rc;
+	int64_t staff[3];
 	for (size_t i = 0; i < sizeof demo_staff / sizeof demo_staff[0]; i++) {
 		store_user u = {0};
 		u.tenant_id = t.id;
@@ -215,6 +280,7 @@ static int demo_run(store_conn *c, void *arg)
 		if ((rc = store_user_insert(c, &u)) != 0)
 			return rc;
 		snprintf(j->staff_ids[i], sizeof j->staff_ids[i], "%s", u.staff_id);
+		staff[i] = u.id;
 		store_message m = {0};
 		m.tenant_id = t.id;
 		if ((rc = store_inbox_ensure(c, t.id, u.id, now, &m.chat_id)) != 0)
@@ -226,7 +292,7 @@ static int demo_run(store_conn *c, void *arg)
 		if ((rc = store_message_insert(c, &m)) != 0)
 			return rc;
 	}
-	return 0;
+	return demo_team(c, t.id, staff, now);
 }
 
 int svc_demo_seed(store *st, const char *data_dir, char *summary, size_t summary_size)
@@ -258,6 +324,9 @@ int svc_demo_seed(store *st, const char *data_dir, char *summary, size_t summary
 	for (size_t i = 0; !j.existed && i < 3 && n > 0 && (size_t)n < summary_size; i++)
 		n += snprintf(summary + n, summary_size - (size_t)n, "demo employee: staffid %s, %s, %s\n",
 		              j.staff_ids[i], demo_staff[i].name, demo_staff[i].phone);
+	if (!j.existed && n > 0 && (size_t)n < summary_size)
+		n += snprintf(summary + n, summary_size - (size_t)n, "demo dispatcher: user id %s (tenant admin)\n",
+		              DEMO_DISPATCHER);
 	f = fopen(path, "w");
 	if (!f)
 		return HERR_IO;
