@@ -1,7 +1,8 @@
 // push.test.mjs — end to end: the ERP calls createmessage, herald pushes to the
 // employee's Web Push subscription, and the employee app's service worker in Chromium
 // shows it and confirms the delivery: the message's delivery goes queued → sent →
-// delivered.
+// delivered, and the company cabinet (another browser page) shows sent, then delivered,
+// then read once the employee opens the inbox.
 //
 // What is real: herald, its push queue, RFC 8291 encryption and VAPID, the service worker
 // of web/dist in Chromium, its IndexedDB token and its POST /api/v2/deliveries/…/delivered.
@@ -25,6 +26,8 @@ import {
 	sendMessage,
 	api,
 	okv2,
+	screenshot,
+	DESKTOP,
 	PHONE,
 } from './lib/harness.mjs';
 
@@ -132,6 +135,25 @@ test('push: createmessage → Web Push → the service worker shows it and confi
 	assert.equal((await delivery('sent')).status, 'sent');
 	assert.ok(m, 'createmessage answered');
 
+	// the company cabinet, in another page, shows the message as sent
+	const cab = await newPage(browser, { viewport: DESKTOP });
+	await cab.goto(`${srv.url}/#/login?mode=cabinet`);
+	await cab.locator('[data-test=inn]').fill(inn);
+	await cab.locator('[data-test=password]').fill('secret-password-1');
+	await cab.locator('[data-test=signin-submit]').click();
+	await cab.locator('[data-test=employees-table]').waitFor();
+	await cab.locator('[data-test=nav-messages]').click();
+	const cabStatus = async (label) => {
+		for (let i = 0; i < 50; i++) {
+			const text = await cab.locator('[data-test=message-row] [data-test=status]').first().innerText().catch(() => '');
+			if (text === label) return text;
+			await cab.reload();
+			await cab.locator('[data-test=message-row]').first().waitFor();
+		}
+		return cab.locator('[data-test=message-row] [data-test=status]').first().innerText();
+	};
+	assert.equal(await cabStatus('Sent'), 'Sent');
+
 	// the push service's hop: the payload reaches the worker of this origin
 	const reg = registrations.find((r) => r.scopeURL === `${srv.url}/m/` && !r.isDeleted);
 	assert.ok(reg, `the worker's registration is known: ${JSON.stringify(registrations)}`);
@@ -141,6 +163,7 @@ test('push: createmessage → Web Push → the service worker shows it and confi
 	const d = await delivery('delivered');
 	assert.equal(d.status, 'delivered', JSON.stringify(d));
 	assert.ok(d.delivered_at && d.sent_at, JSON.stringify(d));
+	assert.equal(await cabStatus('Delivered'), 'Delivered', 'the cabinet shows the device confirmed it');
 
 	// and it shows the notification, tagged with the chat
 	await page.goto(`${srv.url}/m/about`);
@@ -149,4 +172,13 @@ test('push: createmessage → Web Push → the service worker shows it and confi
 		return (await r.getNotifications()).map((n) => ({ title: n.title, body: n.body, tag: n.tag }));
 	});
 	assert.deepEqual(shown, [{ title: 'Смена 4711', body: 'Начало перенесено на 7:00', tag: `chat-${payload.chat}` }]);
+
+	// the employee opens the inbox: read, in the cabinet too, with each step's time in the detail
+	await page.goto(`${srv.url}/m/`);
+	await page.getByText('Начало перенесено на 7:00').waitFor();
+	assert.equal(await cabStatus('Read'), 'Read', 'the cabinet shows it was read');
+	await cab.locator('[data-test=message-row]').first().click();
+	await cab.locator('[data-test=message-detail]').waitFor();
+	assert.equal(await cab.locator('[data-test=delivery-row]').count(), 1);
+	await screenshot(cab, 'cabinet-delivery-read', { sizes: [DESKTOP] });
 });
