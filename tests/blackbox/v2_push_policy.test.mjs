@@ -21,6 +21,19 @@ function outbox(srv) {
 	return fs.existsSync(f) ? fs.readFileSync(f, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
 }
 
+/** n users u0…u(n-1), each with a Web Push subscription at the stand-in; their ids. */
+async function subscribers(srv, a, ps, n) {
+	const ids = [];
+	for (let i = 0; i < n; i++) {
+		const id = `u${i}`;
+		await a.user(id, id, ['staff']);
+		const tok = await a.session(id);
+		okv2(await api(srv, 'POST', '/api/v2/push/subscriptions', { token: tok, body: subscriber(ps, id).sub }), id, 201);
+		ids.push(id);
+	}
+	return ids;
+}
+
 const hhmm = (min) => {
 	const m = ((min % 1440) + 1440) % 1440;
 	return `${String(Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}`;
@@ -159,14 +172,7 @@ test('urgent messages: a user online when the fallback is due gets no SMS; the f
 test('per-provider concurrency: at most push.webpush.concurrency requests at once, all delivered', async (t) => {
 	const ps = await pushService(t, { delayMs: 200 });
 	const { srv, a } = await world(t, { env: { ...ENV, HERALD_PUSH_WEBPUSH_CONCURRENCY: '3' } });
-	const members = [];
-	for (let i = 0; i < 12; i++) {
-		const id = `u${i}`;
-		await a.user(id, id, ['staff']);
-		const tok = await a.session(id);
-		okv2(await api(srv, 'POST', '/api/v2/push/subscriptions', { token: tok, body: subscriber(ps, id).sub }), id, 201);
-		members.push(id);
-	}
+	const members = await subscribers(srv, a, ps, 12);
 	const chat = await a.group('All', members);
 	await a.post(chat.id, 'to twelve');
 	assert.ok(await until(() => ps.got.length === 12), 'all twelve pushed');
@@ -178,14 +184,7 @@ test('dead-token guard: a provider declaring every token dead stops marking devi
 	const ps = await pushService(t);
 	ps.fallback = [410, {}];
 	const { srv, a } = await world(t, { env: ENV });
-	const members = [];
-	for (let i = 0; i < 30; i++) {
-		const id = `u${i}`;
-		await a.user(id, id, ['staff']);
-		const tok = await a.session(id);
-		okv2(await api(srv, 'POST', '/api/v2/push/subscriptions', { token: tok, body: subscriber(ps, id).sub }), id, 201);
-		members.push(id);
-	}
+	const members = await subscribers(srv, a, ps, 30);
 	const chat = await a.group('All', members);
 	const m = await a.post(chat.id, 'to thirty');
 	const settled = await until(async () => {

@@ -16,6 +16,8 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import http from 'node:http';
+import { decrypt } from '../blackbox/lib/push.mjs';
+import { b64url } from '../blackbox/lib/v2.mjs';
 import {
 	heraldFor,
 	browserFor,
@@ -30,26 +32,6 @@ import {
 	DESKTOP,
 	PHONE,
 } from './lib/harness.mjs';
-
-const b64url = (buf) => Buffer.from(buf).toString('base64').replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
-const hmac = (key, data) => crypto.createHmac('sha256', key).update(data).digest();
-
-/** RFC 8291 aes128gcm, the receiving side. */
-function decrypt(body, ecdh, auth) {
-	const salt = body.subarray(0, 16);
-	const idlen = body[20];
-	const asPublic = body.subarray(21, 21 + idlen);
-	const ct = body.subarray(21 + idlen);
-	const secret = ecdh.computeSecret(asPublic);
-	const ikm = hmac(hmac(auth, secret), Buffer.concat([Buffer.from('WebPush: info\0'), ecdh.getPublicKey(), asPublic, Buffer.from([1])]));
-	const prk = hmac(salt, ikm);
-	const cek = hmac(prk, Buffer.from('Content-Encoding: aes128gcm\0\x01')).subarray(0, 16);
-	const nonce = hmac(prk, Buffer.from('Content-Encoding: nonce\0\x01')).subarray(0, 12);
-	const d = crypto.createDecipheriv('aes-128-gcm', cek, nonce);
-	d.setAuthTag(ct.subarray(ct.length - 16));
-	const plain = Buffer.concat([d.update(ct.subarray(0, ct.length - 16)), d.final()]);
-	return plain.subarray(0, plain.lastIndexOf(2)).toString();
-}
 
 async function pushService(t) {
 	const got = [];
@@ -115,7 +97,7 @@ test('push: createmessage → Web Push → the service worker shows it and confi
 	const m = await sendMessage(srv, { inn, token }, session.staffid, 'Смена 4711', 'Начало перенесено на 7:00');
 	const req = await ps.next(1);
 	assert.equal(req.headers['content-encoding'], 'aes128gcm');
-	const payload = JSON.parse(decrypt(req.body, ecdh, auth));
+	const payload = decrypt(req.body, ecdh, auth);
 	assert.equal(payload.title, 'Смена 4711');
 	assert.equal(payload.body, 'Начало перенесено на 7:00');
 	assert.ok(payload.delivery > 0 && payload.chat > 0 && payload.seq > 0, JSON.stringify(payload));

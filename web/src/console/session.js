@@ -11,25 +11,11 @@ import { createApi } from '../shared/api.js';
 import { createRealtime } from '../shared/realtime.js';
 import { createChatStore } from '../shared/chatStore.js';
 import { locale } from '../shared/i18n.js';
+import { readStored as read, writeStored as write } from '../shared/storage.js';
 
 const KEY_USER = 'herald.session.user';
 const KEY_CAB = 'herald.session.cabinet';
 
-function read(key) {
-  try {
-    return JSON.parse(localStorage.getItem(key) || 'null');
-  } catch {
-    return null;
-  }
-}
-function write(key, v) {
-  try {
-    if (v) localStorage.setItem(key, JSON.stringify(v));
-    else localStorage.removeItem(key);
-  } catch {
-    /* storage disabled: the session lasts as long as the tab */
-  }
-}
 
 export const session = reactive({
   user: read(KEY_USER), // { token, me: {kind, tenant, user}, expires_at }

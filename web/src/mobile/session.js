@@ -10,26 +10,12 @@ import { createApi } from '../shared/api.js';
 import { createRealtime } from '../shared/realtime.js';
 import { createChatStore } from '../shared/chatStore.js';
 import { locale } from '../shared/i18n.js';
+import { readStored as read, writeStored as write } from '../shared/storage.js';
 import { idbSet, idbDel } from './idb.js';
 
 const KEY = 'herald.m.session';
 const PENDING = 'herald.m.pending';
 
-function read(key) {
-  try {
-    return JSON.parse(localStorage.getItem(key) || 'null');
-  } catch {
-    return null;
-  }
-}
-function write(key, v) {
-  try {
-    if (v) localStorage.setItem(key, JSON.stringify(v));
-    else localStorage.removeItem(key);
-  } catch {
-    /* storage disabled: the session lasts as long as the tab */
-  }
-}
 
 export const session = reactive({
   // { token, inn, phone, name, staffid, company, me }
