@@ -14,12 +14,23 @@
  *   frame (nearly all) is handed to on_text from there without a copy. Only
  *   fragmented messages are copied into a reassembly buffer. The length in a
  *   frame's header is checked before any of its payload is buffered.
- * - Output tries uv_try_write first when nothing is waiting (low latency, no
- *   allocation); otherwise frames wait in a ring of ws_msg references and go
- *   out in one uv_write of up to WS_BATCH buffers, the next batch when it
- *   completes. Frames are whole in the queue, so a slow consumer's waiting
- *   frames can be dropped without corrupting the stream: only the batch in
- *   flight has to finish before the close frame.
+ * - Output is batched per loop turn. ws_send only queues a reference to the
+ *   frame and puts the connection on its loop's list of connections with
+ *   output ("dirty"); a prepare and a check handle of that loop (one pair per
+ *   loop, shared by its connections) flush the list once per turn: one
+ *   uv_try_write of up to WS_BATCH buffers per connection (no allocation when
+ *   the socket takes it all), and a uv_write for what it did not take. A
+ *   broadcast of k events to n members thus costs n writev() per turn, not
+ *   k * n write(): on loopback each write also runs the receiver's TCP path
+ *   and wake-up, which was ~80 % of the server's time (docs/performance.md).
+ *   The check handle runs right after the I/O callbacks that produce events;
+ *   the prepare handle catches what timers and close callbacks queued before
+ *   the loop blocks, so no frame waits for the next I/O.
+ *   One-off replies (ws_send_text, control frames) still go out at once
+ *   when nothing is queued before them; otherwise they queue behind, so
+ *   order is kept. Frames are whole in the queue, so a slow consumer's
+ *   waiting frames can be dropped without corrupting the stream: only the
+ *   batch in flight has to finish before the close frame.
  * - One timer per connection serves the first parse of the bytes that came
  *   with the handshake, the heartbeat and the closing timeout. Reads do not
  *   restart it (that would cost a heap operation per read): they stamp the
@@ -44,7 +55,7 @@
 #define WS_DEFAULT_PING_INTERVAL 25000u
 #define WS_DEFAULT_IDLE_TIMEOUT  60000u
 #define WS_DEFAULT_CLOSE_TIMEOUT 2000u
-#define WS_BATCH                 64     /* buffers per uv_write */
+#define WS_BATCH                 128    /* buffers per writev (IOV_MAX is 1024) */
 #define WS_QUEUE_INITIAL         8u     /* ring slots; a ring this small is kept when empty */
 #define WS_QUEUE_MAX_MSGS        16384u /* frames queued; beyond it the peer is a slow consumer too */
 #define WS_RX_CHUNK              4096u  /* least allocation of the receive buffer */
@@ -75,6 +86,21 @@ struct ws_msg {
 	unsigned char data[];
 };
 
+/* The connections of one loop that have queued output this turn, flushed
+ * by a prepare and a check handle. One per loop (looked up per thread: a
+ * loop runs on one thread), freed when its last connection is. */
+typedef struct ws_flusher ws_flusher;
+struct ws_flusher {
+	uv_prepare_t prepare;
+	uv_check_t check;
+	uv_loop_t *loop;
+	ws_conn *dirty; /* singly linked through ws_conn.next_dirty */
+	size_t conns;   /* connections using it */
+	int open_handles;
+	bool active; /* the handles are started */
+	ws_flusher *next;
+};
+
 /* A write in flight; allocated per batch so an idle connection holds none. */
 typedef struct ws_write {
 	uv_write_t req; /* first member */
@@ -84,6 +110,8 @@ typedef struct ws_write {
 struct ws_conn {
 	uv_timer_t timer;    /* first member: the timer pointer is the connection */
 	uv_stream_t *stream; /* NULL once handed back */
+	ws_flusher *fl;
+	ws_conn *next_dirty;
 	ws_callbacks cb;
 	void *ud;
 	const char *subprotocol;
@@ -112,6 +140,7 @@ struct ws_conn {
 	ws_state state;
 	bool fragmented;   /* a text message is being reassembled */
 	bool writing;      /* a uv_write is in flight */
+	bool dirty;        /* on fl's list: output waits for the end of the loop turn */
 	bool shutting;     /* a uv_shutdown is in flight */
 	bool timer_closed; /* the timer's close callback has run */
 	bool ping_sent;    /* since the last bytes received */
@@ -124,6 +153,7 @@ struct ws_conn {
 
 static void ws_teardown(ws_conn *c, int code);
 static void ws_flush(ws_conn *c);
+static void ws_schedule(ws_conn *c);
 static void ws_begin_close(ws_conn *c, int code, const char *reason, size_t reason_len, bool with_code);
 static void on_ws_timer(uv_timer_t *t);
 
@@ -277,9 +307,13 @@ static ws_msg *ws_queue_at(const ws_conn *c, uint32_t i)
 	return c->q[(c->q_head + i) % c->q_cap];
 }
 
+static void ws_flusher_release(ws_flusher *f);
+
 static void ws_maybe_free(ws_conn *c)
 {
-	if (c->state != WS_CLOSED || !c->timer_closed || c->writing || c->shutting)
+	ws_flusher *f = c->fl;
+
+	if (c->state != WS_CLOSED || !c->timer_closed || c->writing || c->shutting || c->dirty)
 		return;
 	if (c->cb.on_close)
 		c->cb.on_close(c, c->close_code, c->ud);
@@ -289,6 +323,7 @@ static void ws_maybe_free(ws_conn *c)
 	free(c->rx);
 	free(c->msg);
 	free(c);
+	ws_flusher_release(f);
 }
 
 static void on_ws_timer_closed(uv_handle_t *h)
@@ -439,15 +474,67 @@ static void on_ws_written(uv_write_t *req, int status)
 		ws_drained(c);
 }
 
-/* Starts one vectored write of the frames at the head of the queue. */
+/* Drops the frames (and the part of one) that the socket took. */
+static void ws_queue_consume(ws_conn *c, size_t bytes)
+{
+	while (bytes > 0 && c->q_count > 0) {
+		ws_msg *m = c->q[c->q_head];
+		size_t left = m->len - c->q_off;
+
+		if (bytes < left) {
+			c->q_off += bytes;
+			c->queued -= bytes;
+			return;
+		}
+		bytes -= left;
+		c->queued -= left;
+		c->q_off = 0;
+		ws_msg_unref(m);
+		c->q_head = (c->q_head + 1) % c->q_cap;
+		c->q_count--;
+	}
+}
+
+/* Writes the frames at the head of the queue: what the socket takes now
+ * with one writev (no allocation), the rest of the batch with a uv_write;
+ * the next batch follows when that completes. */
 static void ws_flush(ws_conn *c)
 {
 	uv_buf_t bufs[WS_BATCH];
-	uint32_t n = c->q_count < WS_BATCH ? c->q_count : WS_BATCH;
+	uint32_t n;
 	ws_write *w;
 
 	if (c->writing || c->q_count == 0 || c->state == WS_CLOSED)
 		return;
+	for (;;) {
+		size_t total = 0;
+		int rc;
+
+		n = c->q_count < WS_BATCH ? c->q_count : WS_BATCH;
+		for (uint32_t i = 0; i < n; i++) {
+			ws_msg *m = ws_queue_at(c, i);
+			size_t off = i == 0 ? c->q_off : 0;
+
+			bufs[i] = uv_buf_init((char *)m->data + off, (unsigned int)(m->len - off));
+			total += m->len - off;
+		}
+		rc = uv_try_write(c->stream, bufs, n);
+		if (rc < 0 && rc != UV_EAGAIN && rc != UV_ENOSYS) {
+			ws_teardown(c, WS_CLOSE_ABNORMAL);
+			return;
+		}
+		if (rc <= 0)
+			break;
+		ws_queue_consume(c, (size_t)rc);
+		if (c->q_count == 0) {
+			ws_drained(c);
+			return;
+		}
+		if ((size_t)rc < total)
+			break; /* the socket is full: wait for it */
+	}
+	/* The rest of the batch, from where the socket stopped. */
+	n = c->q_count < WS_BATCH ? c->q_count : WS_BATCH;
 	for (uint32_t i = 0; i < n; i++) {
 		ws_msg *m = ws_queue_at(c, i);
 		size_t off = i == 0 ? c->q_off : 0;
@@ -486,6 +573,112 @@ static long ws_try(ws_conn *c, uv_buf_t *bufs, unsigned int n)
 	return HERR_IO;
 }
 
+/* ---- the per-loop flush ----------------------------------------------------------- */
+
+static _Thread_local ws_flusher *ws_flushers; /* of the loops run by this thread */
+
+static void ws_flush_dirty(ws_flusher *f)
+{
+	ws_conn *c;
+
+	while ((c = f->dirty) != NULL) {
+		f->dirty = c->next_dirty;
+		c->next_dirty = NULL;
+		c->dirty = false;
+		if (c->state == WS_CLOSED)
+			ws_maybe_free(c); /* may release f: its memory stays until its handles are closed */
+		else
+			ws_flush(c);
+	}
+	if (f->active && f->conns) {
+		f->active = false;
+		uv_prepare_stop(&f->prepare);
+		uv_check_stop(&f->check);
+	}
+}
+
+static void on_ws_prepare(uv_prepare_t *h)
+{
+	ws_flush_dirty(h->data);
+}
+
+static void on_ws_check(uv_check_t *h)
+{
+	ws_flush_dirty(h->data);
+}
+
+/* Output for c waits for the end of the loop turn, with all the frames
+ * that come for it meanwhile. */
+static void ws_schedule(ws_conn *c)
+{
+	ws_flusher *f = c->fl;
+
+	if (!f) {
+		ws_flush(c);
+		return;
+	}
+	if (c->dirty || c->writing)
+		return; /* the write's completion flushes what follows */
+	c->dirty = true;
+	c->next_dirty = f->dirty;
+	f->dirty = c;
+	if (!f->active) {
+		f->active = true;
+		uv_prepare_start(&f->prepare, on_ws_prepare);
+		uv_check_start(&f->check, on_ws_check);
+	}
+}
+
+static ws_flusher *ws_flusher_get(uv_loop_t *loop)
+{
+	ws_flusher *f;
+
+	for (f = ws_flushers; f; f = f->next)
+		if (f->loop == loop) {
+			f->conns++;
+			return f;
+		}
+	f = calloc(1, sizeof *f);
+	if (!f)
+		return NULL;
+	f->loop = loop;
+	uv_prepare_init(loop, &f->prepare);
+	uv_check_init(loop, &f->check);
+	f->prepare.data = f;
+	f->check.data = f;
+	f->open_handles = 2;
+	f->conns = 1;
+	f->next = ws_flushers;
+	ws_flushers = f;
+	return f;
+}
+
+static void on_ws_flusher_closed(uv_handle_t *h)
+{
+	ws_flusher *f = h->data;
+
+	if (--f->open_handles == 0)
+		free(f);
+}
+
+/* The last connection of the loop is gone: so are the handles (a loop
+ * with open handles cannot be closed). */
+static void ws_flusher_release(ws_flusher *f)
+{
+	ws_flusher **p;
+
+	if (!f || --f->conns > 0)
+		return;
+	for (p = &ws_flushers; *p; p = &(*p)->next)
+		if (*p == f) {
+			*p = f->next;
+			break;
+		}
+	f->active = false;
+	uv_close((uv_handle_t *)&f->prepare, on_ws_flusher_closed);
+	uv_close((uv_handle_t *)&f->check, on_ws_flusher_closed);
+}
+
 static void ws_slow_consumer(ws_conn *c)
 {
 	static const char reason[] = "slow consumer";
@@ -510,7 +703,7 @@ static int ws_queue(ws_conn *c, ws_msg *m, size_t done, bool limited)
 			ws_teardown(c, WS_CLOSE_INTERNAL);
 		return HERR_NOMEM;
 	}
-	ws_flush(c);
+	ws_schedule(c);
 	return c->state == WS_CLOSED ? HERR_IO : 0;
 }
 
@@ -545,7 +738,9 @@ int ws_send(ws_conn *c, ws_msg *m)
 {
 	if (!c || !m || c->state != WS_OPEN)
 		return HERR_IO;
-	return ws_out(c, m, true);
+	if (!c->fl)
+		return ws_out(c, m, true); /* no flusher (out of memory at accept): write now */
+	return ws_queue(c, m, 0, true);    /* written at the end of this loop turn */
 }
 
 int ws_send_text(ws_conn *c, const char *data, size_t len)
@@ -1118,6 +1313,7 @@ int ws_accept(http_request *req, const ws_options *opt, const ws_callbacks *cb, 
 	c->ud = ud;
 	c->subprotocol = proto;
 	c->stream = stream;
+	c->fl = ws_flusher_get(stream->loop);
 	c->state = WS_OPEN;
 	stream->data = c;
 	uv_timer_init(stream->loop, &c->timer);
