@@ -125,7 +125,8 @@ struct ws_conn {
 	ws_msg **q;
 	uint32_t q_head, q_count, q_cap, q_inflight;
 	size_t q_off;
-	size_t queued; /* bytes not yet written */
+	size_t queued;     /* bytes not yet written */
+	size_t turn_bytes; /* of them, queued since the last write attempt (not refused by the socket yet) */
 
 	/* input: rx holds [0, rx_len) unparsed; rx_need is the size of the
 	 * frame at its start once its header is known (0 before). */
@@ -339,6 +340,7 @@ static void ws_queue_drop_waiting(ws_conn *c)
 {
 	uint32_t keep = c->q_inflight;
 
+	c->turn_bytes = 0;
 	if (keep == 0 && c->q_off > 0 && c->q_count > 0)
 		keep = 1;
 	while (c->q_count > keep) {
@@ -390,12 +392,24 @@ static int ws_queue_push(ws_conn *c, ws_msg *m, size_t off)
 		c->q_off = off; /* only an empty queue sees a partial uv_try_write */
 	c->q_count++;
 	c->queued += m->len - off;
+	c->turn_bytes += m->len - off;
 	return 0;
 }
 
 static bool ws_queue_full(const ws_conn *c, size_t len)
 {
 	return c->queued + len > c->max_queue || c->q_count >= WS_QUEUE_MAX_MSGS;
+}
+
+/* The queue is at its limit: before judging the peer slow, offer the
+ * frames of this turn (that the socket has not refused yet) to the socket
+ * now. Returns true if the queue is then empty and idle (the next frame may
+ * go straight out); a teardown shows in c->state. */
+static bool ws_relieve(ws_conn *c)
+{
+	if (c->turn_bytes && !c->writing)
+		ws_flush(c);
+	return c->state != WS_CLOSED && c->q_count == 0 && !c->writing;
 }
 
 static void on_ws_shutdown(uv_shutdown_t *req, int status)
@@ -506,6 +520,7 @@ static void ws_flush(ws_conn *c)
 
 	if (c->writing || c->q_count == 0 || c->state == WS_CLOSED)
 		return;
+	c->turn_bytes = 0; /* offered to the socket now */
 	for (;;) {
 		size_t total = 0;
 		int rc;
@@ -740,7 +755,15 @@ int ws_send(ws_conn *c, ws_msg *m)
 		return HERR_IO;
 	if (!c->fl)
 		return ws_out(c, m, true); /* no flusher (out of memory at accept): write now */
-	return ws_queue(c, m, 0, true);    /* written at the end of this loop turn */
+	if (ws_queue_full(c, m->len)) {
+		bool empty = ws_relieve(c);
+
+		if (c->state == WS_CLOSED)
+			return HERR_IO;
+		if (empty)
+			return ws_out(c, m, true); /* as one frame larger than the limit always could */
+	}
+	return ws_queue(c, m, 0, true); /* written at the end of this loop turn */
 }
 
 int ws_send_text(ws_conn *c, const char *data, size_t len)
@@ -766,6 +789,15 @@ int ws_send_text(ws_conn *c, const char *data, size_t len)
 		return (int)done;
 	if ((size_t)done == total)
 		return 0;
+	if (done == 0 && ws_queue_full(c, total) && (c->q_count || c->writing) && ws_relieve(c)) {
+		done = ws_try(c, bufs, len ? 2 : 1);
+		if (done < 0)
+			return (int)done;
+		if ((size_t)done == total)
+			return 0;
+	}
+	if (c->state == WS_CLOSED)
+		return HERR_IO;
 	if (done == 0 && ws_queue_full(c, total)) {
 		ws_slow_consumer(c);
 		return HERR_IO;
