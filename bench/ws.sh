@@ -105,7 +105,7 @@ run() {
 	local name=$1 rc=0 log
 	shift
 	start_server
-	echo "== $name: $(nproc) cores, client and server on one machine, build $build, open files $(ulimit -n)"
+	echo "== $name: $(nproc) cores, client and server on one machine, build $build, open files $(ulimit -n), load average $(cut -d" " -f1-3 /proc/loadavg)"
 	log=$(mktemp)
 	"$load" --url "$url" --token "$token" --server-pid "$pid" --sources "$sources" "$@" | tee "$log" || rc=$?
 	last=$(grep '^wsload: proto=' "$log" || true)
@@ -306,7 +306,7 @@ ingest() {
 storm() {
 	local rc=0 log watcher
 	start_server
-	echo "== storm: $(nproc) cores, build $build, open files $(ulimit -n)"
+	echo "== storm: $(nproc) cores, build $build, open files $(ulimit -n), load average $(cut -d" " -f1-3 /proc/loadavg)"
 	local listen=${url#http://} first=$pid
 	# The restarter: when the server dies, start it again on the same port and data.
 	(

@@ -111,9 +111,9 @@ typedef struct opts {
 	int nsources;
 	long server_pid;
 	int procs, per_proc, connect_parallel;
-	bool mqtt;      /* the peer is an MQTT 3.1.1 broker (--url mqtt://…) */
-	int qos;        /* MQTT: 0 or 1 */
-	int payload;    /* pad the message text to this many bytes (0: no padding) */
+	bool mqtt;            /* the peer is an MQTT 3.1.1 broker (--url mqtt://…) */
+	int qos;              /* MQTT: 0 or 1 */
+	int payload;          /* pad the message text to this many bytes (0: no padding) */
 	int steps[STEPS_MAX]; /* --steps: connect in stages, the server's RSS after each */
 	int nsteps;
 	double storm_at;      /* --storm-at: SIGKILL the server this many seconds into the run */
@@ -229,14 +229,14 @@ typedef struct wresult {
 	uint64_t lost, duplicated, gaps, misrouted, extra;
 	uint64_t reconnected, resent, not_back; /* --storm-at */
 	uint64_t storm_first, storm_last;       /* ns: the first and the last client live again */
-	hist lat, ack;
+	hist lat, ack, back;                    /* back: kill to live again, per client (storm) */
 } wresult;
 
 typedef struct shared {
 	_Atomic int go, abort;
-	_Atomic int step;     /* --steps: the stage workers may connect up to */
-	_Atomic int killed;   /* --storm-at: the server was killed */
-	uint64_t t0;          /* ns: sending starts */
+	_Atomic int step;        /* --steps: the stage workers may connect up to */
+	_Atomic int killed;      /* --storm-at: the server was killed */
+	uint64_t t0;             /* ns: sending starts */
 	_Atomic uint64_t t_kill; /* ns */
 	wresult w[];
 } shared;
@@ -648,7 +648,7 @@ struct client {
 	uint64_t unique;
 	uint64_t pos;          /* herald: the pos of the last event received (resume from it) */
 	uint64_t reconnect_at; /* ns, when reconnect is set */
-	uint32_t backoff_ms;
+	uint32_t backoff_ms, attempts;
 	bool has_pos, reconnect;
 };
 
@@ -853,6 +853,7 @@ static void on_hello(client *c)
 		if (!w->r->storm_first)
 			w->r->storm_first = now;
 		w->r->storm_last = now;
+		hist_add(&w->r->back, now - atomic_load(&SH->t_kill));
 		if (c->snd)
 			resend(w, c->snd);
 		return;
@@ -1333,7 +1334,11 @@ static void start_connect(worker *w, client *c)
 {
 	if (!w->r->connect_start)
 		w->r->connect_start = now_ns();
-	int fd = socket_from(O.sources[(size_t)c->user % (size_t)O.nsources], true);
+	/* A reconnect comes from the next source address: the server's side of
+	 * the old connection may sit in TIME_WAIT on the same address and port,
+	 * and a SYN that hits it waits a 1 s retransmission (real clients come
+	 * from elsewhere anyway). */
+	int fd = socket_from(O.sources[((size_t)c->user + c->attempts++) % (size_t)O.nsources], true);
 	if (fd < 0) {
 		client_lost(c, "socket", strerror(-fd));
 		return;
@@ -2084,6 +2089,7 @@ int main(int argc, char **argv)
 			t->storm_last = r->storm_last;
 		hist_merge(&t->lat, &r->lat);
 		hist_merge(&t->ack, &r->ack);
+		hist_merge(&t->back, &r->back);
 		if (r->connect_start && r->connect_start < cstart)
 			cstart = r->connect_start;
 		if (r->connect_end > cend)
@@ -2110,21 +2116,25 @@ int main(int argc, char **argv)
 		printf("  server memory   unknown (give --server-pid)\n");
 	printf("  client memory   RSS %.1f MiB in %d process(es)\n", (double)client_rss / 1024, procs);
 	if (O.nsteps) {
-		printf("  growth          connections | server RSS | per connection | marginal (since the stage before) | "
+		printf("  growth          connections | server RSS | per connection | marginal (since the stage "
+		       "before) | "
 		       "connect rate\n");
 		for (int k = 0; k < O.nsteps; k++) {
 			long prev_rss = k ? step_rss[k - 1] : rss_before;
 			int prev_n = k ? O.steps[k - 1] : 0;
-			double per = rss_before > 0 && step_rss[k] > 0 ? (double)(step_rss[k] - rss_before) * 1024 / O.steps[k]
-			                                                : -1;
+			double per = rss_before > 0 && step_rss[k] > 0
+			                     ? (double)(step_rss[k] - rss_before) * 1024 / O.steps[k]
+			                     : -1;
 			double marg = prev_rss > 0 && step_rss[k] > 0
 			                      ? (double)(step_rss[k] - prev_rss) * 1024 / (O.steps[k] - prev_n)
 			                      : -1;
 			printf("                  %11d | %7.1f MiB | %9.0f bytes | %9.0f bytes | %8.0f/s\n", O.steps[k],
 			       step_rss[k] / 1024.0, per, marg, step_s[k] > 0 ? (O.steps[k] - prev_n) / step_s[k] : 0);
-			printf("wsload-step: connections=%d server_rss_kb=%ld bytes_per_conn=%.0f marginal_bytes_per_conn=%.0f "
+			printf("wsload-step: connections=%d server_rss_kb=%ld bytes_per_conn=%.0f "
+			       "marginal_bytes_per_conn=%.0f "
 			       "connect_per_s=%.0f\n",
-			       O.steps[k], step_rss[k], per, marg, step_s[k] > 0 ? (O.steps[k] - prev_n) / step_s[k] : 0);
+			       O.steps[k], step_rss[k], per, marg,
+			       step_s[k] > 0 ? (O.steps[k] - prev_n) / step_s[k] : 0);
 		}
 	}
 	double storm_all = t_kill && t->storm_last > t_kill ? (double)(t->storm_last - t_kill) / 1e9 : -1;
@@ -2134,6 +2144,12 @@ int main(int argc, char **argv)
 		       " not); the first %.2f s after the kill (the restart), all %.2f s after it; %" PRIu64
 		       " unacknowledged sends repeated\n",
 		       t->reconnected, t->connected, t->not_back, storm_first, storm_all, t->resent);
+	if (O.storm_at > 0)
+		printf("  back after      p10 %.2f s, p50 %.2f s, p90 %.2f s, p99 %.2f s, max %.2f s (kill to live, "
+		       "per client)\n",
+		       ms(hist_quantile(&t->back, 0.1)) / 1e3, ms(hist_quantile(&t->back, 0.5)) / 1e3,
+		       ms(hist_quantile(&t->back, 0.9)) / 1e3, ms(hist_quantile(&t->back, 0.99)) / 1e3,
+		       ms(t->back.max) / 1e3);
 	double server_cores = sampled == 2 && cpu_ok[0] ? (cpu[1][0] - cpu[0][0]) / O.duration : -1;
 	double client_cores = sampled == 2 && cpu_ok[1] ? (cpu[1][1] - cpu[0][1]) / O.duration : -1;
 	if (server_cores >= 0 && client_cores >= 0)
@@ -2161,11 +2177,13 @@ int main(int argc, char **argv)
 	       ok ? "ok" : "FAILED");
 	if (O.storm_at > 0)
 		printf("wsload-storm: clients=%" PRIu64 " reconnected=%" PRIu64 " not_back=%" PRIu64
-		       " first_back_s=%.3f all_back_s=%.3f resent=%" PRIu64 " lost=%" PRIu64 " duplicated=%" PRIu64
-		       " result=%s\n",
-		       t->connected, t->reconnected, t->not_back, storm_first, storm_all, t->resent, t->lost,
-		       t->duplicated, ok ? "ok" : "failed");
-	printf("wsload: proto=%s qos=%d payload=%d users=%d chats=%d members=%d senders=%d rate=%.0f window=%d warmup=%.0f duration=%.0f procs=%d "
+		       " first_back_s=%.3f all_back_s=%.3f back_p50_s=%.3f back_p90_s=%.3f resent=%" PRIu64
+		       " lost=%" PRIu64 " duplicated=%" PRIu64 " result=%s\n",
+		       t->connected, t->reconnected, t->not_back, storm_first, storm_all,
+		       ms(hist_quantile(&t->back, 0.5)) / 1e3, ms(hist_quantile(&t->back, 0.9)) / 1e3, t->resent,
+		       t->lost, t->duplicated, ok ? "ok" : "failed");
+	printf("wsload: proto=%s qos=%d payload=%d users=%d chats=%d members=%d senders=%d rate=%.0f window=%d "
+	       "warmup=%.0f duration=%.0f procs=%d "
 	       "connected=%" PRIu64 " failed=%" PRIu64 " connect_s=%.3f connect_per_s=%.0f server_rss_before_kb=%ld "
 	       "server_rss_after_kb=%ld server_bytes_per_conn=%.0f client_rss_kb=%" PRIu64 " sent=%" PRIu64
 	       " acked=%" PRIu64 " errors=%" PRIu64 " late=%" PRIu64 " server_cores=%.2f client_cores=%.2f "
@@ -2173,13 +2191,13 @@ int main(int argc, char **argv)
 	       "p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f ack_p50_ms=%.3f ack_p99_ms=%.3f "
 	       "lost=%" PRIu64 " duplicated=%" PRIu64 " out_of_order=%" PRIu64 " dropped=%" PRIu64 " result=%s\n",
 	       O.mqtt ? "mqtt" : "herald", O.qos, O.payload, O.users, O.chats, O.members, O.senders, O.rate, O.window,
-	       O.warmup, O.duration, procs, t->connected,
-	       t->failed, connect_s, connect_s > 0 ? (double)t->connected / connect_s : 0, rss_before, rss_after,
-	       per_conn, client_rss, t->sent, t->acked, t->errors, t->late, server_cores, client_cores,
-	       (double)t->sent_window / O.duration, (double)t->delivered_window / O.duration,
-	       ms(hist_quantile(&t->lat, 0.5)), ms(hist_quantile(&t->lat, 0.9)), ms(hist_quantile(&t->lat, 0.99)),
-	       ms(hist_quantile(&t->lat, 0.999)), ms(t->lat.max), ms(hist_quantile(&t->ack, 0.5)),
-	       ms(hist_quantile(&t->ack, 0.99)), t->lost, t->duplicated, t->gaps, t->dropped, ok ? "ok" : "failed");
+	       O.warmup, O.duration, procs, t->connected, t->failed, connect_s,
+	       connect_s > 0 ? (double)t->connected / connect_s : 0, rss_before, rss_after, per_conn, client_rss,
+	       t->sent, t->acked, t->errors, t->late, server_cores, client_cores, (double)t->sent_window / O.duration,
+	       (double)t->delivered_window / O.duration, ms(hist_quantile(&t->lat, 0.5)),
+	       ms(hist_quantile(&t->lat, 0.9)), ms(hist_quantile(&t->lat, 0.99)), ms(hist_quantile(&t->lat, 0.999)),
+	       ms(t->lat.max), ms(hist_quantile(&t->ack, 0.5)), ms(hist_quantile(&t->ack, 0.99)), t->lost,
+	       t->duplicated, t->gaps, t->dropped, ok ? "ok" : "failed");
 	free(t);
 	free(pids);
 	munmap(SH, shsize);

@@ -35,9 +35,12 @@
 #define HTTP_DEFAULT_BODY_TIMEOUT    30000u
 #define HTTP_DEFAULT_IDLE_TIMEOUT    60000u
 #define HTTP_DEFAULT_MAX_CONNECTIONS 19000
-#define HTTP_DEFAULT_BACKLOG         511
-#define HTTP_SHUTDOWN_GRACE_MS       300u  /* idle connections: time for a request already sent to arrive */
-#define HTTP_SHUTDOWN_HEADERS_MS     1000u /* half-sent request heads at shutdown */
+/* Room for a reconnect storm: 19,000 clients coming back at once overflowed
+ * 511 and each dropped SYN costs its client a 1 s retransmission timeout.
+ * The kernel caps it at net.core.somaxconn. */
+#define HTTP_DEFAULT_BACKLOG     4096
+#define HTTP_SHUTDOWN_GRACE_MS   300u  /* idle connections: time for a request already sent to arrive */
+#define HTTP_SHUTDOWN_HEADERS_MS 1000u /* half-sent request heads at shutdown */
 
 #define HTTP_READ_INITIAL (8u * 1024u)
 #define HTTP_READ_MIN     (4u * 1024u)  /* least room offered to one read */

@@ -76,7 +76,7 @@ typedef struct http_server_options {
 	uint64_t body_timeout_ms;   /* longest pause while reading a body, default 30 s → 408 */
 	uint64_t idle_timeout_ms;   /* keep-alive idle, default 60 s → silent close */
 	int max_connections;        /* default 19000; beyond it new connections are closed */
-	int backlog;                /* default 511 */
+	int backlog;                /* default 4096 (capped by net.core.somaxconn) */
 	/* Optional per-path body limit (uploads): called with the path and
 	 * max_body when a request's headers are complete. */
 	size_t (*body_limit)(const char *path, size_t def, void *ud);
