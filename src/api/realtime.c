@@ -150,7 +150,7 @@ static void sess_add_chat(sess *s, int64_t chat)
 		if (s->chats[i] == chat)
 			return;
 	if (s->nchats == s->capchats) {
-		size_t cap = s->capchats ? s->capchats * 2 : 8;
+		size_t cap = s->capchats ? s->capchats * 2 : 2;
 		int64_t *v = realloc(s->chats, cap * sizeof *v);
 		if (!v)
 			return;

@@ -431,7 +431,7 @@ static void ws_drained(ws_conn *c)
 {
 	uv_shutdown_t *sd;
 
-	if (c->q_cap > WS_QUEUE_INITIAL) {
+	if (c->q) { /* an idle connection holds no ring (once per turn: cheap next to the writev) */
 		free(c->q);
 		c->q = NULL;
 		c->q_cap = c->q_head = 0;
