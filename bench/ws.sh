@@ -149,7 +149,9 @@ mqrun() {
 	start_mosquitto || { echo "ws.sh: mosquitto is not installed (scripts/setup.sh bench)" >&2; last=; return 0; }
 	echo "== $name: Mosquitto $("$(command -v mosquitto || echo /usr/sbin/mosquitto)" -h 2>/dev/null | sed -n 's/^mosquitto version //p'), same machine"
 	log=$(mktemp)
-	"$load" --url "mqtt://127.0.0.1:$mqport" --server-pid "$mqpid" --sources "$sources" "$@" | tee "$log" || rc=$?
+	# Mosquitto listens with a backlog of 100: fewer handshakes at a time, or SYNs are dropped
+	"$load" --url "mqtt://127.0.0.1:$mqport" --server-pid "$mqpid" --sources "$sources" --connect-parallel 64 "$@" |
+		tee "$log" || rc=$?
 	last=$(grep '^wsload: proto=' "$log" || true)
 	rm -f "$log"
 	stop_mosquitto
@@ -217,28 +219,33 @@ fanout1k() {
 	local common=(--users 1000 --chats 1 --members 1000 --payload 100 --warmup 2 --duration 6)
 	local data=$out/fanout1k.dat table=$out/fanout1k.txt sat mq0 mq1 rate h m
 	local -a hl=() ml=()
-	run "fanout1k saturation" "${common[@]}" --senders 10 --rate 0 --window 8 "$@"
+	local fails=0
+	run "fanout1k saturation" "${common[@]}" --senders 10 --rate 0 --window 8 "$@" || fails=$((fails + 1))
 	sat=$last
 	h=$(kv "$sat" sent_per_s)
 	for pct in 10 50 80; do
 		rate=$(awk -v s="$h" -v p="$pct" 'BEGIN{r=int(s*p/100); if (r<10) r=10; print r}')
-		run "fanout1k at $pct % ($rate/s)" "${common[@]}" --senders 10 --rate "$rate" --window 64 "$@"
+		run "fanout1k at $pct % ($rate/s)" "${common[@]}" --senders 10 --rate "$rate" --window 64 "$@" ||
+			fails=$((fails + 1))
 		hl+=("$last")
 	done
-	run "fanout1k one at a time (20/s)" "${common[@]}" --senders 1 --rate 20 --window 8 "$@"
+	run "fanout1k one at a time (20/s)" "${common[@]}" --senders 1 --rate 20 --window 8 "$@" || fails=$((fails + 1))
 	hl+=("$last")
-	mqrun "mosquitto QoS 0 saturation" "${common[@]}" --senders 10 --rate 0 --window 8 --qos 0
+	mqrun "mosquitto QoS 0 saturation" "${common[@]}" --senders 10 --rate 0 --window 8 --qos 0 || fails=$((fails + 1))
 	mq0=$last
 	if [ -n "$mq0" ]; then
 		m=$(kv "$mq0" sent_per_s)
 		for pct in 10 50 80; do
 			rate=$(awk -v s="$m" -v p="$pct" 'BEGIN{r=int(s*p/100); if (r<10) r=10; print r}')
-			mqrun "mosquitto QoS 0 at $pct % ($rate/s)" "${common[@]}" --senders 10 --rate "$rate" --window 64 --qos 0
+			mqrun "mosquitto QoS 0 at $pct % ($rate/s)" "${common[@]}" --senders 10 --rate "$rate" --window 64 \
+				--qos 0 || fails=$((fails + 1))
 			ml+=("$last")
 		done
-		mqrun "mosquitto QoS 0 one at a time (20/s)" "${common[@]}" --senders 1 --rate 20 --window 8 --qos 0
+		mqrun "mosquitto QoS 0 one at a time (20/s)" "${common[@]}" --senders 1 --rate 20 --window 8 --qos 0 ||
+			fails=$((fails + 1))
 		ml+=("$last")
-		mqrun "mosquitto QoS 1 saturation" "${common[@]}" --senders 10 --rate 0 --window 8 --qos 1
+		mqrun "mosquitto QoS 1 saturation" "${common[@]}" --senders 10 --rate 0 --window 8 --qos 1 ||
+			fails=$((fails + 1))
 		mq1=$last
 	fi
 	{
@@ -261,6 +268,7 @@ fanout1k() {
 			echo "memory per connection: herald $(kv "$sat" server_bytes_per_conn) bytes, mosquitto $(kv "$mq0" server_bytes_per_conn) bytes"
 		fi
 	} | tee "$table"
+	[ "$fails" -eq 0 ] || echo "ws.sh: fanout1k: $fails run(s) failed" >&2
 	echo "# load herald_p50 herald_p99 mosquitto_p50 mosquitto_p99 (ms; load: 1 = one message at a time, then 10/50/80 % of each one's saturation)" >"$data"
 	local labels=("1/20s" "10%" "50%" "80%") order=(3 0 1 2)
 	for i in 0 1 2 3; do
@@ -284,6 +292,7 @@ fanout1k() {
 		     "" using 4 title "mosquitto QoS 0 p50", "" using 5 title "mosquitto QoS 0 p99"
 	EOF
 	echo "plot: $plots/fanout-latency.svg"
+	[ "$fails" -eq 0 ] || { echo "ws.sh: fanout1k: $fails run(s) failed" >&2; return 1; }
 }
 
 fanout19() {
