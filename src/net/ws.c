@@ -55,12 +55,13 @@
 #define WS_DEFAULT_PING_INTERVAL 25000u
 #define WS_DEFAULT_IDLE_TIMEOUT  60000u
 #define WS_DEFAULT_CLOSE_TIMEOUT 2000u
-#define WS_BATCH                 128    /* buffers per writev (IOV_MAX is 1024) */
-#define WS_QUEUE_INITIAL         8u     /* ring slots; a ring this small is kept when empty */
-#define WS_QUEUE_MAX_MSGS        16384u /* frames queued; beyond it the peer is a slow consumer too */
-#define WS_RX_CHUNK              4096u  /* least allocation of the receive buffer */
-#define WS_RX_MIN                1024u  /* least room offered to one read */
-#define WS_MAX_FRAME_HEADER      14u    /* 2 + 8 length + 4 mask */
+#define WS_BATCH                 128           /* buffers per writev (IOV_MAX is 1024) */
+#define WS_QUEUE_INITIAL         8u            /* ring slots; a ring this small is kept when empty */
+#define WS_QUEUE_MAX_MSGS        16384u        /* frames queued; beyond it the peer is a slow consumer too */
+#define WS_RX_CHUNK              4096u         /* least allocation of the receive buffer */
+#define WS_RX_MIN                1024u         /* least room offered to one read */
+#define WS_SHARED_RX             (64u * 1024u) /* the loop's read buffer, shared by its connections */
+#define WS_MAX_FRAME_HEADER      14u           /* 2 + 8 length + 4 mask */
 #define WS_MAX_CONTROL           125u
 #define WS_MAX_REASON            123u /* a close payload is at most 125 bytes, 2 of them the code */
 
@@ -97,7 +98,9 @@ struct ws_flusher {
 	ws_conn *dirty; /* singly linked through ws_conn.next_dirty */
 	size_t conns;   /* connections using it */
 	int open_handles;
-	bool active; /* the handles are started */
+	bool active;          /* the handles are started */
+	bool rx_lent;         /* rxbuf is between an alloc and a read callback */
+	unsigned char *rxbuf; /* WS_SHARED_RX bytes: what connections read into */
 	ws_flusher *next;
 };
 
@@ -146,6 +149,7 @@ struct ws_conn {
 	bool timer_closed; /* the timer's close callback has run */
 	bool ping_sent;    /* since the last bytes received */
 	bool rest_pending; /* rx holds the handshake's trailing bytes, not parsed yet */
+	bool rx_shared;    /* rx is the loop's read buffer, for the length of on_ws_read */
 	bool close_queued; /* our close frame is in the queue (the last entry) */
 	bool close_sent;   /* ... and written */
 	bool peer_closed;  /* the peer's close frame arrived */
@@ -672,8 +676,10 @@ static void on_ws_flusher_closed(uv_handle_t *h)
 {
 	ws_flusher *f = h->data;
 
-	if (--f->open_handles == 0)
+	if (--f->open_handles == 0) {
+		free(f->rxbuf);
 		free(f);
+	}
 }
 
 /* The last connection of the loop is gone: so are the handles (a loop
@@ -1119,7 +1125,7 @@ static void ws_process(ws_conn *c)
 		memmove(c->rx, c->rx + off, c->rx_len - off);
 		c->rx_len -= off;
 	}
-	if (c->rx_len == 0) {
+	if (c->rx_len == 0 && !c->rx_shared) {
 		/* idle connections hold no receive buffer */
 		free(c->rx);
 		c->rx = NULL;
@@ -1130,8 +1136,18 @@ static void ws_process(ws_conn *c)
 static void on_ws_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	ws_conn *c = h->data;
+	ws_flusher *f = c->fl;
 	size_t room = WS_RX_MIN;
 
+	/* Nothing buffered: read into the loop's buffer (one read at a time
+	 * per loop), and keep only a partial frame, if any, afterwards. So a
+	 * connection costs no receive buffer between its messages, and a
+	 * burst of messages from many clients costs no allocation each. */
+	if (c->rx_len == 0 && f && !f->rx_lent && (f->rxbuf || (f->rxbuf = malloc(WS_SHARED_RX)) != NULL)) {
+		f->rx_lent = true;
+		*buf = uv_buf_init((char *)f->rxbuf, WS_SHARED_RX);
+		return;
+	}
 	if (c->rx_need > c->rx_len && c->rx_need - c->rx_len > room)
 		room = c->rx_need - c->rx_len;
 	if (c->rx_cap - c->rx_len < room) {
@@ -1148,22 +1164,57 @@ static void on_ws_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init((char *)c->rx + c->rx_len, (unsigned int)(c->rx_cap - c->rx_len));
 }
 
+/* After a read into the loop's buffer: what is left (a partial frame)
+ * moves into the connection's own buffer. */
+static void ws_rx_unshare(ws_conn *c)
+{
+	unsigned char *own = NULL;
+	size_t cap = 0;
+
+	c->rx_shared = false;
+	if (c->state != WS_CLOSED && c->rx_len > 0) {
+		cap = c->rx_len > WS_RX_CHUNK ? c->rx_len : WS_RX_CHUNK;
+		own = malloc(cap);
+		if (own)
+			memcpy(own, c->rx, c->rx_len);
+	}
+	c->rx = own;
+	c->rx_cap = cap;
+	if (!own) {
+		c->rx_len = 0;
+		if (cap)
+			ws_teardown(c, WS_CLOSE_INTERNAL);
+	}
+}
+
 static void on_ws_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
 	ws_conn *c = st->data;
+	bool shared = c->fl && c->fl->rx_lent && buf->base == (char *)c->fl->rxbuf;
 
+	if (shared)
+		c->fl->rx_lent = false;
 	if (c->state == WS_CLOSED)
 		return;
 	if (nread < 0) {
 		ws_teardown(c, WS_CLOSE_ABNORMAL); /* EOF, reset or no memory */
 		return;
 	}
-	if (nread > 0) {
-		c->last_rx = uv_now(c->timer.loop);
-		c->ping_sent = false;
-		c->rx_len += (size_t)nread;
-		c->rest_pending = false;
+	if (nread == 0)
+		return;
+	c->last_rx = uv_now(c->timer.loop);
+	c->ping_sent = false;
+	c->rest_pending = false;
+	if (shared) {
+		c->rx = c->fl->rxbuf;
+		c->rx_cap = WS_SHARED_RX;
+		c->rx_len = (size_t)nread;
+		c->rx_shared = true;
+		ws_process(c);
+		ws_rx_unshare(c);
+		return;
 	}
+	c->rx_len += (size_t)nread;
 	ws_process(c);
 }
 
