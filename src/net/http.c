@@ -913,6 +913,11 @@ int http_request_upgrade(http_request *req, const char *response, size_t len, uv
 	return 0;
 }
 
+uv_loop_t *http_request_loop(const http_request *req)
+{
+	return req->conn_ ? req->conn_->tcp.loop : NULL;
+}
+
 void http_upgraded_release(uv_stream_t *stream)
 {
 	/* The HTTP side of a long-lived upgraded connection keeps nothing:

@@ -147,6 +147,9 @@ bool http_request_wants_upgrade(const http_request *req);
 int http_request_upgrade(http_request *req, const char *response, size_t len, uv_stream_t **stream, const char **rest,
                          size_t *rest_len);
 
+/* The loop the request's connection runs on (NULL if it has none). */
+uv_loop_t *http_request_loop(const http_request *req);
+
 /* Frees what the HTTP side still holds for an upgraded connection (input
  * buffer, parsed request); *rest and the request's strings become invalid.
  * Call once the trailing bytes were copied. */

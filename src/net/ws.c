@@ -31,12 +31,16 @@
  *   order is kept. Frames are whole in the queue, so a slow consumer's
  *   waiting frames can be dropped without corrupting the stream: only the
  *   batch in flight has to finish before the close frame.
- * - One timer per connection serves the first parse of the bytes that came
- *   with the handshake, the heartbeat and the closing timeout. Reads do not
- *   restart it (that would cost a heap operation per read): they stamp the
- *   time, and the timer recomputes its deadline when it fires.
- * - Memory is freed only when the timer is closed and no write or shutdown
- *   request is left in libuv's hands; then on_close runs, from that callback.
+ * - No timer per connection (a libuv timer is 152 bytes, times every idle
+ *   connection): each has a deadline (heartbeat or closing timeout) and one
+ *   clock per loop scans its connections a few times a second (every
+ *   quarter of the shortest ping, idle or close time, at most 250 ms). Reads
+ *   only stamp the time; the deadline is recomputed when it passes. The
+ *   bytes that came with the handshake are parsed by the loop's flush at
+ *   the end of the turn.
+ * - Memory is freed only from a libuv callback (the loop's flush, or a
+ *   write or shutdown completing) once no request is left in libuv's hands;
+ *   on_close runs then, never inside a ws_* call.
  */
 #include "net/ws.h"
 
@@ -61,7 +65,9 @@
 #define WS_RX_CHUNK              4096u         /* least allocation of the receive buffer */
 #define WS_RX_MIN                1024u         /* least room offered to one read */
 #define WS_SHARED_RX             (64u * 1024u) /* the loop's read buffer, shared by its connections */
-#define WS_MAX_FRAME_HEADER      14u           /* 2 + 8 length + 4 mask */
+#define WS_CLOCK_MIN_MS          5u
+#define WS_CLOCK_MAX_MS          250u
+#define WS_MAX_FRAME_HEADER      14u /* 2 + 8 length + 4 mask */
 #define WS_MAX_CONTROL           125u
 #define WS_MAX_REASON            123u /* a close payload is at most 125 bytes, 2 of them the code */
 
@@ -95,7 +101,10 @@ struct ws_flusher {
 	uv_prepare_t prepare;
 	uv_check_t check;
 	uv_loop_t *loop;
+	uv_timer_t clock; /* scans the connections' deadlines */
+	uint64_t tick_ms;
 	ws_conn *dirty; /* singly linked through ws_conn.next_dirty */
+	ws_conn *all;   /* every connection, through ws_conn.all_prev/all_next */
 	size_t conns;   /* connections using it */
 	int open_handles;
 	bool active;          /* the handles are started */
@@ -111,10 +120,11 @@ typedef struct ws_write {
 } ws_write;
 
 struct ws_conn {
-	uv_timer_t timer;    /* first member: the timer pointer is the connection */
 	uv_stream_t *stream; /* NULL once handed back */
 	ws_flusher *fl;
 	ws_conn *next_dirty;
+	ws_conn *all_prev, *all_next;
+	uint64_t deadline; /* loop time (ms) of the next heartbeat check or of the closing timeout; 0: none */
 	ws_callbacks cb;
 	void *ud;
 	const char *subprotocol;
@@ -146,7 +156,6 @@ struct ws_conn {
 	bool writing;      /* a uv_write is in flight */
 	bool dirty;        /* on fl's list: output waits for the end of the loop turn */
 	bool shutting;     /* a uv_shutdown is in flight */
-	bool timer_closed; /* the timer's close callback has run */
 	bool ping_sent;    /* since the last bytes received */
 	bool rest_pending; /* rx holds the handshake's trailing bytes, not parsed yet */
 	bool rx_shared;    /* rx is the loop's read buffer, for the length of on_ws_read */
@@ -160,7 +169,9 @@ static void ws_teardown(ws_conn *c, int code);
 static void ws_flush(ws_conn *c);
 static void ws_schedule(ws_conn *c);
 static void ws_begin_close(ws_conn *c, int code, const char *reason, size_t reason_len, bool with_code);
-static void on_ws_timer(uv_timer_t *t);
+static void ws_deadline(ws_conn *c, uint64_t now);
+static void ws_mark(ws_conn *c);
+static void ws_process(ws_conn *c);
 
 void ws_options_default(ws_options *o)
 {
@@ -318,10 +329,16 @@ static void ws_maybe_free(ws_conn *c)
 {
 	ws_flusher *f = c->fl;
 
-	if (c->state != WS_CLOSED || !c->timer_closed || c->writing || c->shutting || c->dirty)
+	if (c->state != WS_CLOSED || c->writing || c->shutting || c->dirty)
 		return;
 	if (c->cb.on_close)
 		c->cb.on_close(c, c->close_code, c->ud);
+	if (c->all_prev)
+		c->all_prev->all_next = c->all_next;
+	else
+		f->all = c->all_next;
+	if (c->all_next)
+		c->all_next->all_prev = c->all_prev;
 	for (uint32_t i = 0; i < c->q_count; i++)
 		ws_msg_unref(ws_queue_at(c, i));
 	free(c->q);
@@ -329,14 +346,6 @@ static void ws_maybe_free(ws_conn *c)
 	free(c->msg);
 	free(c);
 	ws_flusher_release(f);
-}
-
-static void on_ws_timer_closed(uv_handle_t *h)
-{
-	ws_conn *c = (ws_conn *)h;
-
-	c->timer_closed = true;
-	ws_maybe_free(c);
 }
 
 /* Drops the frames no write has taken yet (a partly written head stays). */
@@ -357,8 +366,9 @@ static void ws_queue_drop_waiting(ws_conn *c)
 }
 
 /*
- * Gives the socket back to http.c and closes the timer. Memory goes when
- * libuv has returned every request (cancelled ones too); on_close runs then.
+ * Gives the socket back to http.c. Memory goes when libuv has returned
+ * every request (cancelled ones too), from the loop's flush or the last
+ * request's callback; on_close runs then.
  */
 static void ws_teardown(ws_conn *c, int code)
 {
@@ -367,8 +377,8 @@ static void ws_teardown(ws_conn *c, int code)
 	if (!c->close_code)
 		c->close_code = code;
 	c->state = WS_CLOSED;
-	uv_timer_stop(&c->timer);
-	uv_close((uv_handle_t *)&c->timer, on_ws_timer_closed);
+	c->deadline = 0;
+	ws_mark(c); /* the flush at the end of the turn frees it (if no request holds it) */
 	ws_queue_drop_waiting(c);
 	http_upgraded_close(c->stream);
 	c->stream = NULL;
@@ -604,6 +614,11 @@ static void ws_flush_dirty(ws_flusher *f)
 		f->dirty = c->next_dirty;
 		c->next_dirty = NULL;
 		c->dirty = false;
+		if (c->rest_pending && c->state == WS_OPEN) {
+			/* the client's first frames, which came with the handshake */
+			c->rest_pending = false;
+			ws_process(c);
+		}
 		if (c->state == WS_CLOSED)
 			ws_maybe_free(c); /* may release f: its memory stays until its handles are closed */
 		else
@@ -630,14 +645,18 @@ static void on_ws_check(uv_check_t *h)
  * that come for it meanwhile. */
 static void ws_schedule(ws_conn *c)
 {
+	if (c->writing)
+		return; /* the write's completion flushes what follows */
+	ws_mark(c);
+}
+
+/* Puts c on the loop's list for the flush at the end of the turn. */
+static void ws_mark(ws_conn *c)
+{
 	ws_flusher *f = c->fl;
 
-	if (!f) {
-		ws_flush(c);
+	if (c->dirty)
 		return;
-	}
-	if (c->dirty || c->writing)
-		return; /* the write's completion flushes what follows */
 	c->dirty = true;
 	c->next_dirty = f->dirty;
 	f->dirty = c;
@@ -648,10 +667,43 @@ static void ws_schedule(ws_conn *c)
 	}
 }
 
+static void on_ws_clock(uv_timer_t *t)
+{
+	ws_flusher *f = t->data;
+	uint64_t now = uv_now(t->loop);
+	ws_conn *c, *next;
+
+	/* Nothing here frees a connection (only the flush and libuv's request
+	 * callbacks do), so the list stays whole during the walk. */
+	for (c = f->all; c; c = next) {
+		next = c->all_next;
+		if (c->deadline && now >= c->deadline)
+			ws_deadline(c, now);
+	}
+}
+
+/* The clock ticks every quarter of the shortest timeout of the loop's
+ * connections (a ping or an idle close is late by at most that). */
+static void ws_flusher_tick(ws_flusher *f, const ws_conn *c)
+{
+	uint64_t t = c->ping_ms < c->idle_ms ? c->ping_ms : c->idle_ms;
+
+	if (c->close_ms < t)
+		t = c->close_ms;
+	t /= 4;
+	t = t < WS_CLOCK_MIN_MS ? WS_CLOCK_MIN_MS : t > WS_CLOCK_MAX_MS ? WS_CLOCK_MAX_MS : t;
+	if (f->tick_ms && t >= f->tick_ms)
+		return;
+	f->tick_ms = t;
+	uv_timer_start(&f->clock, on_ws_clock, t, t);
+}
+
 static ws_flusher *ws_flusher_get(uv_loop_t *loop)
 {
 	ws_flusher *f;
 
+	if (!loop)
+		return NULL;
 	for (f = ws_flushers; f; f = f->next)
 		if (f->loop == loop) {
 			f->conns++;
@@ -663,9 +715,11 @@ static ws_flusher *ws_flusher_get(uv_loop_t *loop)
 	f->loop = loop;
 	uv_prepare_init(loop, &f->prepare);
 	uv_check_init(loop, &f->check);
+	uv_timer_init(loop, &f->clock);
 	f->prepare.data = f;
 	f->check.data = f;
-	f->open_handles = 2;
+	f->clock.data = f;
+	f->open_handles = 3;
 	f->conns = 1;
 	f->next = ws_flushers;
 	ws_flushers = f;
@@ -698,6 +752,7 @@ static void ws_flusher_release(ws_flusher *f)
 	f->active = false;
 	uv_close((uv_handle_t *)&f->prepare, on_ws_flusher_closed);
 	uv_close((uv_handle_t *)&f->check, on_ws_flusher_closed);
+	uv_close((uv_handle_t *)&f->clock, on_ws_flusher_closed);
 }
 
 static void ws_slow_consumer(ws_conn *c)
@@ -853,7 +908,7 @@ static void ws_begin_close(ws_conn *c, int code, const char *reason, size_t reas
 		len = 2 + reason_len;
 	}
 	/* The heartbeat is over: the timer now bounds the closing handshake. */
-	uv_timer_start(&c->timer, on_ws_timer, c->close_ms, 0);
+	c->deadline = uv_now(c->fl->loop) + c->close_ms;
 	m = ws_msg_new(WS_OP_CLOSE, payload, len);
 	if (!m) {
 		ws_teardown(c, WS_CLOSE_INTERNAL);
@@ -1202,7 +1257,7 @@ static void on_ws_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (nread == 0)
 		return;
-	c->last_rx = uv_now(c->timer.loop);
+	c->last_rx = uv_now(c->fl->loop);
 	c->ping_sent = false;
 	c->rest_pending = false;
 	if (shared) {
@@ -1222,31 +1277,24 @@ static void on_ws_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 
 static void ws_arm(ws_conn *c)
 {
-	uint64_t now = uv_now(c->timer.loop);
 	uint64_t wait = c->ping_sent || c->ping_ms >= c->idle_ms ? c->idle_ms : c->ping_ms;
-	uint64_t due = c->last_rx + wait;
 
-	uv_timer_start(&c->timer, on_ws_timer, due > now ? due - now : 0, 0);
+	c->deadline = c->last_rx + wait;
 }
 
-static void on_ws_timer(uv_timer_t *t)
+/* The deadline of c passed (the loop's clock). */
+static void ws_deadline(ws_conn *c, uint64_t now)
 {
-	ws_conn *c = (ws_conn *)t;
 	uint64_t quiet;
 
+	c->deadline = 0;
 	if (c->state == WS_CLOSING) {
 		ws_teardown(c, WS_CLOSE_ABNORMAL); /* the closing handshake took too long */
 		return;
 	}
 	if (c->state != WS_OPEN)
 		return;
-	if (c->rest_pending) {
-		c->rest_pending = false;
-		ws_process(c);
-		if (c->state != WS_OPEN)
-			return;
-	}
-	quiet = uv_now(t->loop) - c->last_rx;
+	quiet = now - c->last_rx;
 	if (quiet >= c->idle_ms) {
 		static const char reason[] = "idle timeout";
 
@@ -1365,6 +1413,7 @@ int ws_accept(http_request *req, const ws_options *opt, const ws_callbacks *cb, 
 	const char *rest = NULL, *proto;
 	size_t rest_len = 0;
 	uv_stream_t *stream = NULL;
+	ws_flusher *f;
 	ws_conn *c;
 	int n, rc;
 
@@ -1380,12 +1429,16 @@ int ws_accept(http_request *req, const ws_options *opt, const ws_callbacks *cb, 
 	             accept, proto ? "Sec-WebSocket-Protocol: " : "", proto ? proto : "", proto ? "\r\n" : "");
 	if (n < 0 || (size_t)n >= sizeof head)
 		return HERR_BAD_REQUEST; /* a subprotocol name no client could have sent */
-	c = calloc(1, sizeof *c);
-	if (!c)
+	f = ws_flusher_get(http_request_loop(req));
+	c = f ? calloc(1, sizeof *c) : NULL;
+	if (!c) {
+		ws_flusher_release(f);
 		return HERR_NOMEM;
+	}
 	rc = http_request_upgrade(req, head, (size_t)n, &stream, &rest, &rest_len);
 	if (rc != 0) {
 		free(c);
+		ws_flusher_release(f);
 		return rc;
 	}
 	/* From here on the connection is ours: every failure goes through
@@ -1396,10 +1449,14 @@ int ws_accept(http_request *req, const ws_options *opt, const ws_callbacks *cb, 
 	c->ud = ud;
 	c->subprotocol = proto;
 	c->stream = stream;
-	c->fl = ws_flusher_get(stream->loop);
+	c->fl = f;
 	c->state = WS_OPEN;
 	stream->data = c;
-	uv_timer_init(stream->loop, &c->timer);
+	c->all_next = f->all;
+	if (f->all)
+		f->all->all_prev = c;
+	f->all = c;
+	ws_flusher_tick(f, c);
 	c->last_rx = uv_now(stream->loop);
 	*out = c;
 	if (rest_len) {
@@ -1416,10 +1473,9 @@ int ws_accept(http_request *req, const ws_options *opt, const ws_callbacks *cb, 
 		memcpy(c->rx, rest, rest_len);
 		c->rx_len = rest_len;
 		c->rest_pending = true;
-		uv_timer_start(&c->timer, on_ws_timer, 0, 0);
-	} else {
-		ws_arm(c);
+		ws_mark(c); /* parsed by the flush at the end of this turn */
 	}
+	ws_arm(c);
 	http_upgraded_release(stream); /* rest was copied: the HTTP buffers can go */
 	if (uv_read_start(stream, on_ws_alloc, on_ws_read) != 0)
 		ws_teardown(c, WS_CLOSE_ABNORMAL);
