@@ -379,22 +379,27 @@ growth() {
 		local d=$out/growth-$f.dat x="connections" t="from 1,000 to 19,000 connections (chats of 100)"
 		[ "$f" = members ] && x="members per chat" t="from 10 to 10,000 members per chat (10,000 connections)"
 		gnuplot <<-EOF
-			set terminal svg size 720,420 dynamic font "sans,11"
+			set terminal svg size 720,620 dynamic font "sans,11"
 			set output "$plots/growth-$f.svg"
-			set title "herald, 50,000 deliveries/s: $t (build $build)"
-			set xlabel "$x"
+			set multiplot layout 2,1 title "herald at 50,000 deliveries/s: $t (build $build)"
 			set logscale x
+			set xrange [$([ "$f" = members ] && echo "5:20000" || echo "700:27000")]
+			set grid
+			set key left top
 			set ylabel "latency (ms)"
-			set y2label "server CPU per delivery (µs)"
+			set yrange [0:*]
+			plot "$d" using 1:2 with linespoints lw 2 title "p50", \
+			     "$d" using 1:3 with linespoints lw 2 title "p99"
+			set xlabel "$x"
+			set key left bottom
+			set ylabel "server CPU per delivery (µs)"
+			set y2label "server memory per connection (bytes)"
 			set ytics nomirror
 			set y2tics
-			set yrange [0:*]
 			set y2range [0:*]
-			set key left top
-			set grid
-			plot "$d" using 1:2 with linespoints lw 2 title "p50", \
-			     "$d" using 1:3 with linespoints lw 2 title "p99", \
-			     "$d" using 1:5 axes x1y2 with linespoints lw 2 title "CPU µs / delivery"
+			plot "$d" using 1:5 with linespoints lw 2 title "CPU µs / delivery", \
+			     "$d" using 1:4 axes x1y2 with linespoints lw 2 title "bytes / connection (from zero)"
+			unset multiplot
 		EOF
 		echo "plot: $plots/growth-$f.svg"
 	done
