@@ -814,8 +814,6 @@ int ws_send(ws_conn *c, ws_msg *m)
 {
 	if (!c || !m || c->state != WS_OPEN)
 		return HERR_IO;
-	if (!c->fl)
-		return ws_out(c, m, true); /* no flusher (out of memory at accept): write now */
 	if (ws_queue_full(c, m->len)) {
 		bool empty = ws_relieve(c);
 
