@@ -13,10 +13,10 @@
 # idle        19,000 idle connections opened in stages (1k, 5k, 10k, 19k): server RSS and
 #             bytes per connection after each stage, connect rate. Plot: idle-memory.svg.
 # fanout1k    1 chat of 1,000 members, 100-byte texts: saturation (10 senders, acks
-#             window 8), then latency at 10/50/80 % of it and one message at a time
-#             (1 sender, 20/s); the same against Mosquitto (QoS 0 and 1) in the same run
-#             when it is installed (scripts/setup.sh bench); prints the ratios.
-#             Plot: fanout-latency.svg.
+#             window 8), then latency at 10/50/80 % of it, at 500,000 deliveries/s and one
+#             message at a time (1 sender, 20/s); the same against Mosquitto (QoS 0 and 1)
+#             in the same run when it is installed (scripts/setup.sh bench); prints the
+#             ratios. Plot: fanout-latency.svg (latency against delivered messages/s).
 # fanout19    19 chats of 1,000 (19,000 connections, the most one server process holds):
 #             saturation, 19 senders.
 # ingest      durable ingest over /ws: 1,000 senders, each alone in its chat, as fast as
