@@ -42,7 +42,8 @@ DBG_DIR   := build/debug
 DBG_FLAGS := -O0 -g $(WARN) $(DEFS) -Isrc $(PKG_CFLAGS)
 DBG_OBJ   := $(SRC_LIB:%.c=$(DBG_DIR)/%.o)
 
-.PHONY: all web run test deps deps-test unit blackbox browser openapi valgrind bench bench-smoke format format-check clean screenshots
+.PHONY: all web run test deps deps-test unit blackbox browser openapi valgrind bench bench-smoke bench-idle \
+        bench-fanout bench-ingest bench-storm bench-growth bench-push format format-check clean screenshots
 
 all: $(REL_DIR)/herald web
 
@@ -147,9 +148,28 @@ openapi:
 	fi
 	@cd tests/openapi && node validate.mjs
 
+# Benchmarks (docs/performance.md): each prints a table and writes its plots to
+# docs/perf/. Mosquitto, gnuplot and wrk come from scripts/setup.sh bench; make
+# test needs none of them.
 bench: all $(BENCH_BIN)
-	@bench/run.sh
-	@bench/ws.sh
+	@bench/ws.sh all
+	@node bench/push.mjs --pushes 20000 --concurrency 64,256,1024 --pending 100000
+
+bench-idle: all $(BENCH_BIN)
+	@bench/ws.sh idle
+bench-fanout: all $(BENCH_BIN)
+	@bench/ws.sh fanout1k
+	@bench/ws.sh fanout19
+bench-ingest: all $(BENCH_BIN)
+	@bench/ws.sh ingest
+bench-storm: all $(BENCH_BIN)
+	@bench/ws.sh storm
+bench-growth: all $(BENCH_BIN)
+	@bench/ws.sh growth
+# The push queue against a local stand-in push service with 50 ms latency, and
+# the memory of 100,000 pending pushes (docs/performance.md, "Push queue").
+bench-push: all
+	@node bench/push.mjs --pushes 20000 --concurrency 64,256,1024 --pending 100000
 
 # A few seconds of the realtime load generator: keeps it working, and fails on
 # any lost, duplicated or reordered message (no timing is asserted).

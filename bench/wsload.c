@@ -91,6 +91,11 @@
 #define SETUP_CONNS     32
 #define SETUP_DEPTH     8
 #define SERVER_CONN_CAP 19000 /* herald's default http.max_connections */
+#define STEPS_MAX       16
+#define PAYLOAD_MAX     4096
+#define BACKOFF_MIN_MS  50
+#define BACKOFF_MAX_MS  1000
+#define STEP_SETTLE_MS  500 /* after a step's last connection, before the server's RSS is read */
 
 /* ---- options --------------------------------------------------------------------------- */
 
@@ -106,6 +111,13 @@ typedef struct opts {
 	int nsources;
 	long server_pid;
 	int procs, per_proc, connect_parallel;
+	bool mqtt;            /* the peer is an MQTT 3.1.1 broker (--url mqtt://…) */
+	int qos;              /* MQTT: 0 or 1 */
+	int payload;          /* pad the message text to this many bytes (0: no padding) */
+	int steps[STEPS_MAX]; /* --steps: connect in stages, the server's RSS after each */
+	int nsteps;
+	double storm_at;      /* --storm-at: SIGKILL the server this many seconds into the run */
+	double storm_timeout; /* clients not back this long after the kill have failed */
 } opts;
 
 static opts O = {.users = 200,
@@ -117,7 +129,8 @@ static opts O = {.users = 200,
                  .duration = 10,
                  .warmup = 2,
                  .per_proc = 9000,
-                 .connect_parallel = 256};
+                 .connect_parallel = 256,
+                 .storm_timeout = 30};
 
 static char (*tokens)[TOKEN_MAX]; /* per user */
 static long long *chat_ids;       /* per chat */
@@ -214,12 +227,17 @@ typedef struct wresult {
 	uint64_t sent, sent_window, acked, errors, late;
 	uint64_t delivered_window, delivered, expected;
 	uint64_t lost, duplicated, gaps, misrouted, extra;
-	hist lat, ack;
+	uint64_t reconnected, resent, not_back; /* --storm-at */
+	uint64_t storm_first, storm_last;       /* ns: the first and the last client live again */
+	hist lat, ack, back;                    /* back: kill to live again, per client (storm) */
 } wresult;
 
 typedef struct shared {
 	_Atomic int go, abort;
-	uint64_t t0; /* ns: sending starts */
+	_Atomic int step;        /* --steps: the stage workers may connect up to */
+	_Atomic int killed;      /* --storm-at: the server was killed */
+	uint64_t t0;             /* ns: sending starts */
+	_Atomic uint64_t t_kill; /* ns */
 	wresult w[];
 } shared;
 
@@ -610,6 +628,7 @@ typedef struct client client;
 typedef struct sender {
 	client *c;
 	uint32_t seq, inflight; /* last seq sent; sends not yet acked */
+	uint32_t ack_hi;        /* the highest seq acknowledged (acks come in order) */
 	uint64_t acked, due;    /* due: next send (rate mode), ns */
 	uint64_t sent_at[WINDOW_MAX];
 } sender;
@@ -627,6 +646,10 @@ struct client {
 	size_t rlen, rcap;
 	uint32_t *last; /* per sender of the chat: the last seq received */
 	uint64_t unique;
+	uint64_t pos;          /* herald: the pos of the last event received (resume from it) */
+	uint64_t reconnect_at; /* ns, when reconnect is set */
+	uint32_t backoff_ms, attempts;
+	bool has_pos, reconnect;
 };
 
 struct worker {
@@ -635,7 +658,8 @@ struct worker {
 	uv_timer_t tick;
 	wresult *r;
 	client *cl;
-	size_t ncl, next_connect, pending, resolved, open;
+	size_t ncl, next_connect, pending, resolved, open, reconnecting;
+	size_t step_allow[STEPS_MAX]; /* clients of this worker within each --steps stage */
 	sender *snd;
 	size_t nsnd;
 	int *live_members;    /* per chat (global index) */
@@ -657,6 +681,13 @@ static void note(client *c, const char *what, const char *detail)
 		        detail ? detail : "");
 }
 
+/* A PUBACK for another packet than the oldest in flight: counted as out of order. */
+static void w_note_order(client *c)
+{
+	c->w->r->gaps++;
+	note(c, "mqtt", "PUBACK out of order");
+}
+
 static void on_handle_closed(uv_handle_t *h)
 {
 	client *c = h->data;
@@ -664,6 +695,11 @@ static void on_handle_closed(uv_handle_t *h)
 	free(c->rbuf);
 	c->rbuf = NULL;
 	c->rlen = c->rcap = 0;
+	if (c->reconnect) {
+		/* the handle may be opened again (on_tick, storm mode) */
+		c->hinit = false;
+		c->hclosing = false;
+	}
 }
 
 static void handle_close(client *c)
@@ -676,11 +712,49 @@ static void handle_close(client *c)
 
 /* The connection ended: a failed connect, or a drop if it was live before
  * we started closing. */
+/* Storm mode: a client that was live comes back, with growing pauses
+ * while the server is down (what real clients do), until storm_timeout
+ * after the kill. Returns false when it gives up. */
+static bool client_retry(client *c)
+{
+	worker *w = c->w;
+	uint64_t now = now_ns(), kill = atomic_load(&SH->t_kill);
+	if (O.storm_at <= 0 || !c->was_live || w->phase < P_RUN || w->phase >= P_CLOSE)
+		return false;
+	if (kill && now > kill + (uint64_t)(O.storm_timeout * 1e9))
+		return false;
+	if (c->state > C_IDLE && c->state < C_LIVE)
+		w->pending--;
+	else if (c->state == C_LIVE)
+		w->reconnecting++;
+	c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : BACKOFF_MIN_MS;
+	if (c->backoff_ms > BACKOFF_MAX_MS)
+		c->backoff_ms = BACKOFF_MAX_MS;
+	c->reconnect_at = now + (uint64_t)(c->backoff_ms / 2 + rnd32() % c->backoff_ms) * NS_PER_MS;
+	c->reconnect = true;
+	c->state = C_IDLE;
+	handle_close(c);
+	return true;
+}
+
 static void client_lost(client *c, const char *why, const char *detail)
 {
 	worker *w = c->w;
 	if (c->hclosing || c->gone)
 		return;
+	if (client_retry(c))
+		return;
+	if (c->reconnect || (c->was_live && c->state < C_LIVE)) {
+		/* gave up coming back after the storm */
+		c->gone = true;
+		w->r->dropped++;
+		c->dropped = true;
+		w->reconnecting--;
+		note(c, why, detail);
+		c->state = C_GONE;
+		handle_close(c);
+		return;
+	}
 	c->gone = true;
 	if (c->state < C_LIVE) {
 		w->r->failed++;
@@ -761,12 +835,29 @@ static int ws_write(client *c, int op, const char *p, size_t n)
 
 static void pump_connects(worker *w);
 static void send_one(worker *w, sender *s);
+static void resend(worker *w, sender *s);
+static void ack_seq(client *c, uint64_t q, bool error);
 
 static void on_hello(client *c)
 {
 	worker *w = c->w;
 	if (c->state != C_HELLO)
 		return;
+	if (c->was_live) { /* back after the storm */
+		uint64_t now = now_ns();
+		c->state = C_LIVE;
+		c->backoff_ms = 0;
+		w->pending--;
+		w->reconnecting--;
+		w->r->reconnected++;
+		if (!w->r->storm_first)
+			w->r->storm_first = now;
+		w->r->storm_last = now;
+		hist_add(&w->r->back, now - atomic_load(&SH->t_kill));
+		if (c->snd)
+			resend(w, c->snd);
+		return;
+	}
 	c->state = C_LIVE;
 	c->was_live = true;
 	w->r->connected++;
@@ -778,15 +869,11 @@ static void on_hello(client *c)
 	pump_connects(w);
 }
 
-/* {"v":1,"pos":…,"type":"message","message":{…,"text":"wl1 <sender> <seq> <ns>",…}} */
-static void on_message(client *c, const char *p, const char *end)
+/* "<sender> <seq> <ns>" after "wl1 ": a message text (herald) or an MQTT payload. */
+static void on_payload(client *c, const char *x, const char *end)
 {
 	worker *w = c->w;
-	const char *x = memmem(p, (size_t)(end - p), "\"text\":\"wl1 ", 12);
 	uint64_t k, q, ts;
-	if (!x)
-		return; /* not ours, e.g. the system message of a join */
-	x += 12;
 	if (!(x = parse_u64(x, end, &k)) || x >= end || *x++ != ' ' || !(x = parse_u64(x, end, &q)) || x >= end ||
 	    *x++ != ' ' || !parse_u64(x, end, &ts)) {
 		w->r->misrouted++;
@@ -811,25 +898,46 @@ static void on_message(client *c, const char *p, const char *end)
 		w->r->delivered_window++;
 		hist_add(&w->r->lat, now - ts);
 	}
+	/* MQTT QoS 0 has no acknowledgement: a sender's window moves when its
+	 * own message comes back through the broker (as herald's message event
+	 * reaches the sender too). */
+	if (O.mqtt && O.qos == 0 && c->snd && k == (uint64_t)c->user)
+		ack_seq(c, q, false);
+}
+
+/* {"v":1,"pos":…,"type":"message","message":{…,"text":"wl1 <sender> <seq> <ns>",…}} */
+static void on_message(client *c, const char *p, const char *end)
+{
+	const char *x = memmem(p, (size_t)(end - p), "\"text\":\"wl1 ", 12);
+	if (x)
+		on_payload(c, x + 12, end); /* else not ours, e.g. the system message of a join */
 }
 
 /* {"v":1,"type":"ack","id":q,…} or {"v":1,"type":"error","id":q,"code":…} */
 static void on_reply(client *c, const char *p, const char *end, bool error)
 {
-	worker *w = c->w;
-	sender *s = c->snd;
 	const char *id = memmem(p, (size_t)(end - p), "\"id\":", 5);
 	uint64_t q = 0;
 	char text[200];
 	if (error) {
-		w->r->errors++;
+		c->w->r->errors++;
 		snprintf(text, sizeof text, "%.*s", (int)((size_t)(end - p) < 190 ? end - p : 190), p);
 		note(c, "error", text);
 	}
-	if (!s || !id || !parse_u64(id + 5, end, &q) || q == 0 || q > s->seq)
+	if (id && parse_u64(id + 5, end, &q))
+		ack_seq(c, q, error);
+}
+
+/* The send q of c's sender was answered (an ack, an error, an MQTT PUBACK). */
+static void ack_seq(client *c, uint64_t q, bool error)
+{
+	worker *w = c->w;
+	sender *s = c->snd;
+	if (!s || q == 0 || q > s->seq || q <= s->ack_hi || !s->inflight)
 		return;
 	uint64_t now = now_ns();
 	s->inflight--;
+	s->ack_hi = (uint32_t)q;
 	if (!error) {
 		s->acked++;
 		w->r->acked++;
@@ -847,6 +955,15 @@ static void on_text(client *c, const char *p, size_t n)
 	if (!t)
 		return;
 	t += 8;
+	if (O.storm_at > 0) {
+		/* the position to resume from after the storm */
+		const char *pp = memmem(p, n < 48 ? n : 48, "\"pos\":", 6);
+		uint64_t v;
+		if (pp && parse_u64(pp + 6, end, &v) && v > c->pos) {
+			c->pos = v;
+			c->has_pos = true;
+		}
+	}
 	size_t rest = (size_t)(end - t);
 	if (rest > 8 && memcmp(t, "message\"", 8) == 0)
 		on_message(c, t, end);
@@ -884,11 +1001,154 @@ static bool accept_ok(const client *c, const char *hdr, size_t len)
 	return false;
 }
 
+/* ---- MQTT 3.1.1 (the same scenario against a broker) ------------------------------------------ */
+
+/* A packet: type byte, remaining length (variable), then body. */
+static int mqtt_write(client *c, unsigned type, const unsigned char *body, size_t n)
+{
+	unsigned char stack[PAYLOAD_MAX + 128];
+	size_t h = 0, len = n;
+	if (n + 5 > sizeof stack)
+		return UV_EINVAL;
+	stack[h++] = (unsigned char)type;
+	do {
+		unsigned char b = len & 127;
+		len >>= 7;
+		stack[h++] = (unsigned char)(b | (len ? 128 : 0));
+	} while (len);
+	if (n)
+		memcpy(stack + h, body, n);
+	return raw_write(c, (const char *)stack, h + n);
+}
+
+static size_t mqtt_str(unsigned char *out, const char *s, size_t n)
+{
+	out[0] = (unsigned char)(n >> 8);
+	out[1] = (unsigned char)n;
+	memcpy(out + 2, s, n);
+	return n + 2;
+}
+
+static int mqtt_connect(client *c)
+{
+	unsigned char b[128];
+	char id[32];
+	size_t n = 0;
+	int idn = snprintf(id, sizeof id, "wl%d-%d", c->user, (int)getpid());
+	n += mqtt_str(b, "MQTT", 4);
+	b[n++] = 4;    /* protocol level: 3.1.1 */
+	b[n++] = 0x02; /* clean session */
+	b[n++] = 0;    /* keep alive 0: off (runs are bounded) */
+	b[n++] = 0;
+	n += mqtt_str(b + n, id, (size_t)idn);
+	return mqtt_write(c, 0x10, b, n);
+}
+
+static int mqtt_subscribe(client *c)
+{
+	unsigned char b[64];
+	char topic[32];
+	size_t n = 0;
+	int tn = snprintf(topic, sizeof topic, "bench/%d", c->chat);
+	b[n++] = 0;
+	b[n++] = 1; /* packet id */
+	n += mqtt_str(b + n, topic, (size_t)tn);
+	b[n++] = (unsigned char)O.qos;
+	return mqtt_write(c, 0x82, b, n);
+}
+
+/* Packet ids run 1..65535; a sender has at most WINDOW_MAX in flight. */
+static unsigned mqtt_id(uint32_t q)
+{
+	return (unsigned)((q - 1) % 65535u) + 1u;
+}
+
+static long mqtt_process(client *c, const char *p, size_t n)
+{
+	size_t off = 0;
+	while (n - off >= 2) {
+		const unsigned char *f = (const unsigned char *)p + off;
+		size_t avail = n - off, len = 0, h = 1;
+		unsigned shift = 0;
+		bool whole = false;
+		while (h < avail && h <= 4) {
+			unsigned char b = f[h++];
+			len |= (size_t)(b & 127) << shift;
+			shift += 7;
+			if (!(b & 128)) {
+				whole = true;
+				break;
+			}
+		}
+		if (!whole) {
+			if (h > 4) {
+				client_lost(c, "mqtt", "bad remaining length");
+				return -1;
+			}
+			break;
+		}
+		if (avail - h < len)
+			break;
+		const unsigned char *b = f + h;
+		unsigned type = f[0] >> 4;
+		if (type == 2) { /* CONNACK */
+			if (len < 2 || b[1] != 0) {
+				client_lost(c, "mqtt", "connection refused");
+				return -1;
+			}
+			c->state = C_HELLO;
+			if (c->chat < 0)
+				on_hello(c);
+			else if (mqtt_subscribe(c) != 0)
+				client_lost(c, "mqtt", "subscribe");
+		} else if (type == 9) { /* SUBACK */
+			if (len < 3 || b[2] == 0x80) {
+				client_lost(c, "mqtt", "subscription refused");
+				return -1;
+			}
+			on_hello(c);
+		} else if (type == 3) { /* PUBLISH */
+			unsigned qos = (f[0] >> 1) & 3;
+			size_t at = len >= 2 ? 2 + ((size_t)b[0] << 8 | b[1]) : len + 1;
+			if (at + (qos ? 2 : 0) > len) {
+				client_lost(c, "mqtt", "short PUBLISH");
+				return -1;
+			}
+			if (qos) {
+				unsigned char ack[2] = {b[at], b[at + 1]};
+				at += 2;
+				mqtt_write(c, 0x40, ack, 2);
+			}
+			if (len - at > 4 && memcmp(b + at, "wl1 ", 4) == 0)
+				on_payload(c, (const char *)b + at + 4, (const char *)b + len);
+		} else if (type == 4) { /* PUBACK: the broker has our QoS 1 message */
+			sender *sd = c->snd;
+			if (len >= 2 && sd) {
+				unsigned id = (unsigned)b[0] << 8 | b[1];
+				/* acks come in order: the oldest send in flight */
+				uint32_t q = sd->ack_hi + 1;
+				if (mqtt_id(q) != id)
+					w_note_order(c);
+				ack_seq(c, q, false);
+			}
+		} else if (type != 13) { /* PINGRESP is fine */
+			client_lost(c, "mqtt", "unexpected packet");
+			return -1;
+		}
+		if (c->hclosing)
+			return -1;
+		off += h + len;
+	}
+	return (long)off;
+}
+
 /* Handles the complete frames (and the handshake response) in p; returns
  * the bytes used, or -1 when the connection went away meanwhile. */
 static long process(client *c, const char *p, size_t n)
 {
 	size_t off = 0;
+	if (O.mqtt)
+		return mqtt_process(c, p, n);
 	if (c->state == C_HANDSHAKE) {
 		const char *eoh = memmem(p, n, "\r\n\r\n", 4);
 		if (!eoh) {
@@ -1041,16 +1301,27 @@ static void on_connect(uv_connect_t *req, int status)
 		client_lost(c, "connect", uv_strerror(status));
 		return;
 	}
+	if (O.mqtt) {
+		c->state = C_HANDSHAKE;
+		int mrc = mqtt_connect(c);
+		if (mrc == 0)
+			mrc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+		if (mrc != 0)
+			client_lost(c, "connect", uv_strerror(mrc));
+		return;
+	}
 	unsigned char raw[16];
 	if (RAND_bytes(raw, sizeof raw) != 1)
 		for (size_t i = 0; i < sizeof raw; i++)
 			raw[i] = (unsigned char)rnd32();
 	EVP_EncodeBlock((unsigned char *)c->key, raw, sizeof raw);
-	char hs[512];
+	char hs[512], pos[32] = "";
+	if (c->has_pos) /* back after the storm: resume after the last event seen */
+		snprintf(pos, sizeof pos, "&pos=%" PRIu64, c->pos);
 	int n = snprintf(hs, sizeof hs,
-	                 "GET /ws?token=%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+	                 "GET /ws?token=%s%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
 	                 "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
-	                 tokens[c->user], O.host, c->key);
+	                 tokens[c->user], pos, O.host, c->key);
 	c->state = C_HANDSHAKE;
 	int rc = raw_write(c, hs, (size_t)n);
 	if (rc == 0)
@@ -1063,7 +1334,11 @@ static void start_connect(worker *w, client *c)
 {
 	if (!w->r->connect_start)
 		w->r->connect_start = now_ns();
-	int fd = socket_from(O.sources[(size_t)c->user % (size_t)O.nsources], true);
+	/* A reconnect comes from the next source address: the server's side of
+	 * the old connection may sit in TIME_WAIT on the same address and port,
+	 * and a SYN that hits it waits a 1 s retransmission (real clients come
+	 * from elsewhere anyway). */
+	int fd = socket_from(O.sources[((size_t)c->user + c->attempts++) % (size_t)O.nsources], true);
 	if (fd < 0) {
 		client_lost(c, "socket", strerror(-fd));
 		return;
@@ -1090,27 +1365,90 @@ static void start_connect(worker *w, client *c)
 
 static void pump_connects(worker *w)
 {
-	while (w->phase == P_CONNECT && w->pending < (size_t)O.connect_parallel && w->next_connect < w->ncl)
+	size_t limit = w->ncl;
+	if (O.nsteps) {
+		int st = atomic_load(&SH->step);
+		limit = w->step_allow[st < O.nsteps ? st : O.nsteps - 1];
+	}
+	while (w->phase == P_CONNECT && w->pending < (size_t)O.connect_parallel && w->next_connect < limit)
 		start_connect(w, &w->cl[w->next_connect++]);
+}
+
+/* Storm mode: clients due to come back, as many at a time as connects may be in flight. */
+static void pump_reconnects(worker *w, uint64_t now)
+{
+	if (!w->reconnecting)
+		return;
+	for (size_t i = 0; i < w->ncl && w->pending < (size_t)O.connect_parallel; i++) {
+		client *c = &w->cl[i];
+		if (c->reconnect && !c->hinit && c->reconnect_at <= now) {
+			c->reconnect = false;
+			c->gone = false;
+			start_connect(w, c);
+		}
+	}
+}
+
+/* Writes send q of s (sent at ts): a herald "send" frame (with a client_id
+ * in storm mode, so that a repeat after the restart is not posted twice)
+ * or an MQTT PUBLISH. The text is padded to --payload bytes. */
+static int send_frame(sender *s, uint32_t q, uint64_t ts)
+{
+	char text[PAYLOAD_MAX + 1], buf[PAYLOAD_MAX + 256], cid[48] = "";
+	client *c = s->c;
+	int tn = snprintf(text, sizeof text, "wl1 %d %" PRIu32 " %" PRIu64, c->user, q, ts);
+	if (O.payload > tn) {
+		memset(text + tn, ' ', (size_t)(O.payload - tn));
+		tn = O.payload;
+		text[tn] = '\0';
+	}
+	if (O.mqtt) {
+		unsigned char *b = (unsigned char *)buf;
+		char topic[32];
+		int topn = snprintf(topic, sizeof topic, "bench/%d", c->chat);
+		size_t n = mqtt_str(b, topic, (size_t)topn);
+		if (O.qos) {
+			b[n++] = (unsigned char)(mqtt_id(q) >> 8);
+			b[n++] = (unsigned char)mqtt_id(q);
+		}
+		memcpy(b + n, text, (size_t)tn);
+		return mqtt_write(c, 0x30u | (unsigned)O.qos << 1, b, n + (size_t)tn);
+	}
+	if (O.storm_at > 0)
+		snprintf(cid, sizeof cid, ",\"client_id\":\"wl-%d-%" PRIu32 "\"", c->user, q);
+	int n = snprintf(buf, sizeof buf, "{\"type\":\"send\",\"id\":%" PRIu32 ",\"chat\":%lld,\"text\":\"%s\"%s}", q,
+	                 chat_ids[c->chat], text, cid);
+	return ws_write(c, 1, buf, (size_t)n);
 }
 
 static void send_one(worker *w, sender *s)
 {
-	char buf[192];
 	uint32_t q = ++s->seq;
 	uint64_t ts = now_ns();
-	int n = snprintf(buf, sizeof buf,
-	                 "{\"type\":\"send\",\"id\":%" PRIu32 ",\"chat\":%lld,\"text\":\"wl1 %d %" PRIu32 " %" PRIu64
-	                 "\"}",
-	                 q, chat_ids[s->c->chat], s->c->user, q, ts);
 	s->sent_at[q % WINDOW_MAX] = ts;
 	s->inflight++;
 	w->r->sent++;
 	if (ts >= w->t_measure && ts < w->t_end)
 		w->r->sent_window++;
-	int rc = ws_write(s->c, 1, buf, (size_t)n);
+	int rc = send_frame(s, q, ts);
 	if (rc != 0)
 		client_lost(s->c, "send", uv_strerror(rc));
+}
+
+/* Back after the storm: what was sent and not acknowledged goes again, in
+ * order and with the same client_id (herald answers a repeat with the
+ * stored message). */
+static void resend(worker *w, sender *s)
+{
+	s->inflight = s->seq - s->ack_hi;
+	for (uint32_t q = s->ack_hi + 1; q <= s->seq; q++) {
+		w->r->resent++;
+		int rc = send_frame(s, q, s->sent_at[q % WINDOW_MAX]);
+		if (rc != 0) {
+			client_lost(s->c, "send", uv_strerror(rc));
+			return;
+		}
+	}
 }
 
 /* Rate mode: each sender has its own schedule; a send that had to wait for
@@ -1139,6 +1477,8 @@ static void sum_acked(worker *w)
  * acknowledged message of its chat. */
 static bool drained(worker *w)
 {
+	if (w->reconnecting)
+		return false; /* storm: not everyone is back yet */
 	for (size_t i = 0; i < w->nsnd; i++)
 		if (w->snd[i].inflight && w->snd[i].c->state == C_LIVE)
 			return false;
@@ -1158,7 +1498,7 @@ static void start_close(worker *w)
 		client *c = &w->cl[i];
 		if (c->state == C_LIVE && !c->hclosing) {
 			c->state = C_CLOSING;
-			if (ws_write(c, 8, (const char *)bye, 2) != 0)
+			if ((O.mqtt ? mqtt_write(c, 0xE0, NULL, 0) : ws_write(c, 8, (const char *)bye, 2)) != 0)
 				handle_close(c);
 		} else if (c->state != C_CLOSING) {
 			handle_close(c);
@@ -1209,6 +1549,7 @@ static void on_tick(uv_timer_t *t)
 		}
 		break;
 	case P_RUN:
+		pump_reconnects(w, now);
 		if (now >= w->t_end) {
 			w->phase = P_DRAIN;
 			w->phase_start = now;
@@ -1217,6 +1558,7 @@ static void on_tick(uv_timer_t *t)
 		}
 		break;
 	case P_DRAIN:
+		pump_reconnects(w, now);
 		if (drained(w) || now - w->phase_start > DRAIN_TIMEOUT)
 			start_close(w);
 		break;
@@ -1264,6 +1606,9 @@ static int worker_main(int id, int procs)
 	w->snd = calloc(w->nsnd ? w->nsnd : 1, sizeof *w->snd);
 	if (!w->snd)
 		return 1;
+	for (int k = 0; k < O.nsteps; k++)
+		for (size_t i = 0; i < w->ncl; i++)
+			w->step_allow[k] += w->cl[i].user < O.steps[k];
 	for (size_t i = 0, k = 0; i < w->ncl; i++)
 		if (w->cl[i].user < O.senders) {
 			w->snd[k].c = &w->cl[i];
@@ -1281,6 +1626,7 @@ static int worker_main(int id, int procs)
 	/* Every receiver that stayed must hold every acknowledged message of
 	 * its chat. */
 	sum_acked(w);
+	w->r->not_back = w->reconnecting;
 	for (size_t i = 0; i < w->ncl; i++) {
 		client *c = &w->cl[i];
 		if (!c->was_live || c->dropped || c->chat < 0)
@@ -1314,7 +1660,16 @@ static void usage(FILE *f)
 	           "  --server-pid PID  read the server's RSS and file limit from /proc\n"
 	           "  --procs P         client processes (default: users / per-proc, rounded up)\n"
 	           "  --per-proc N      connections per client process (default 9000)\n"
-	           "  --connect-parallel N  handshakes in flight per process (default 256)\n");
+	           "  --connect-parallel N  handshakes in flight per process (default 256)\n"
+	           "  --payload B       pad each message text to B bytes (default: no padding)\n"
+	           "  --steps N1,N2,..  connect in stages and read the server's RSS after each (memory growth)\n"
+	           "  --storm-at T      SIGKILL the server (--server-pid) T s into the run; clients come back with\n"
+	           "                    their last pos, senders repeat unacknowledged sends (same client_id);\n"
+	           "                    whoever restarts the server (bench/ws.sh storm) must reuse the port\n"
+	           "  --storm-timeout T clients not back T s after the kill have failed (default 30)\n"
+	           "  --url mqtt://127.0.0.1:PORT --qos 0|1  the same scenario against an MQTT 3.1.1 broker:\n"
+	           "                    chat c is topic bench/c, a send is a PUBLISH (QoS 0: the window moves when\n"
+	           "                    the sender's own copy arrives; QoS 1: on PUBACK)\n");
 }
 
 static int parse_sources(const char *list)
@@ -1336,10 +1691,14 @@ static int parse_sources(const char *list)
 static int parse_url(const char *url)
 {
 	const char *p = strncmp(url, "http://", 7) == 0 ? url + 7 : strncmp(url, "ws://", 5) == 0 ? url + 5 : NULL;
+	if (!p && strncmp(url, "mqtt://", 7) == 0) {
+		p = url + 7;
+		O.mqtt = true;
+	}
 	char host[24];
 	const char *colon = p ? strchr(p, ':') : NULL;
 	if (!colon || (size_t)(colon - p) >= sizeof host) {
-		fprintf(stderr, "wsload: --url must be http://127.x.y.z:PORT\n");
+		fprintf(stderr, "wsload: --url must be http://127.x.y.z:PORT (herald) or mqtt://127.x.y.z:PORT\n");
 		return -1;
 	}
 	memcpy(host, p, (size_t)(colon - p));
@@ -1378,6 +1737,11 @@ static int parse_args(int argc, char **argv)
 		O_PROCS,
 		O_PER_PROC,
 		O_PARALLEL,
+		O_QOS,
+		O_PAYLOAD,
+		O_STEPS,
+		O_STORM_AT,
+		O_STORM_TIMEOUT,
 		O_HELP
 	};
 	static const struct option lo[] = {
@@ -1396,6 +1760,11 @@ static int parse_args(int argc, char **argv)
 	        {"procs", required_argument, NULL, O_PROCS},
 	        {"per-proc", required_argument, NULL, O_PER_PROC},
 	        {"connect-parallel", required_argument, NULL, O_PARALLEL},
+	        {"qos", required_argument, NULL, O_QOS},
+	        {"payload", required_argument, NULL, O_PAYLOAD},
+	        {"steps", required_argument, NULL, O_STEPS},
+	        {"storm-at", required_argument, NULL, O_STORM_AT},
+	        {"storm-timeout", required_argument, NULL, O_STORM_TIMEOUT},
 	        {"help", no_argument, NULL, O_HELP},
 	        {NULL, 0, NULL, 0},
 	};
@@ -1453,6 +1822,29 @@ static int parse_args(int argc, char **argv)
 		case O_PARALLEL:
 			O.connect_parallel = atoi(optarg);
 			break;
+		case O_QOS:
+			O.qos = atoi(optarg);
+			break;
+		case O_PAYLOAD:
+			O.payload = atoi(optarg);
+			break;
+		case O_STEPS: {
+			char buf[256];
+			snprintf(buf, sizeof buf, "%s", optarg);
+			O.nsteps = 0;
+			for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+				if (O.nsteps == STEPS_MAX)
+					break;
+				O.steps[O.nsteps++] = atoi(t);
+			}
+			break;
+		}
+		case O_STORM_AT:
+			O.storm_at = atof(optarg);
+			break;
+		case O_STORM_TIMEOUT:
+			O.storm_timeout = atof(optarg);
+			break;
 		case O_HELP:
 			usage(stdout);
 			exit(0);
@@ -1464,8 +1856,12 @@ static int parse_args(int argc, char **argv)
 	const char *bad = NULL;
 	if (optind < argc)
 		bad = "unexpected argument";
-	else if (!have_url || !O.token || strlen(O.token) > 512)
-		bad = "--url and --token are required";
+	else if (!have_url || (!O.mqtt && !O.token) || (O.token && strlen(O.token) > 512))
+		bad = "--url and --token are required (no token for mqtt://)";
+	else if (O.qos < 0 || O.qos > 1 || O.payload < 0 || O.payload > PAYLOAD_MAX)
+		bad = "--qos must be 0 or 1 and --payload between 0 and 4096";
+	else if (O.storm_at < 0 || (O.storm_at > 0 && (O.mqtt || O.server_pid <= 0)))
+		bad = "--storm-at needs herald and --server-pid";
 	else if (O.users < 1 || O.chats < 1 || O.members < 1 || O.users > 1000000)
 		bad = "--users, --chats and --members must be positive";
 	else if (O.senders < 0 || O.senders > O.users || (long)O.senders > (long)O.chats * O.members)
@@ -1476,6 +1872,14 @@ static int parse_args(int argc, char **argv)
 		bad = "--duration must be positive and --warmup not negative";
 	else if (O.per_proc < 1 || O.procs < 0 || O.connect_parallel < 1)
 		bad = "--per-proc, --procs and --connect-parallel must be positive";
+	for (int k = 0; !bad && k < O.nsteps; k++)
+		if (O.steps[k] < 1 || O.steps[k] > O.users || (k && O.steps[k] <= O.steps[k - 1]))
+			bad = "--steps must rise and stay within --users";
+	if (!bad && O.nsteps && O.steps[O.nsteps - 1] != O.users) { /* the last stage is everyone */
+		if (O.nsteps == STEPS_MAX)
+			O.nsteps--;
+		O.steps[O.nsteps++] = O.users;
+	}
 	if (bad) {
 		fprintf(stderr, "wsload: %s\n", bad);
 		return -1;
@@ -1517,7 +1921,10 @@ int main(int argc, char **argv)
 		biggest = n > biggest ? n : biggest;
 	}
 
-	printf("wsload: herald realtime fan-out\n");
+	if (O.mqtt)
+		printf("wsload: MQTT 3.1.1 broker, QoS %d, the same fan-out (chat c = topic bench/c)\n", O.qos);
+	else
+		printf("wsload: herald realtime fan-out\n");
 	printf("  scenario        %d users, %d chats x %d members, %d senders, ", O.users, O.chats,
 	       members_of(0) < O.members ? members_of(0) : O.members, O.senders);
 	if (O.rate > 0)
@@ -1546,11 +1953,12 @@ int main(int argc, char **argv)
 	chat_ids = calloc((size_t)O.chats, sizeof *chat_ids);
 	if (!tokens || !chat_ids)
 		return 1;
-	double secs[3];
-	if (setup(secs) != 0)
+	double secs[3] = {0};
+	if (!O.mqtt && setup(secs) != 0)
 		return 1;
-	printf("  setup           %d users in %.1f s, %d chats in %.1f s, %d sessions in %.1f s\n", O.users, secs[0],
-	       O.chats, secs[1], O.users, secs[2]);
+	if (!O.mqtt)
+		printf("  setup           %d users in %.1f s, %d chats in %.1f s, %d sessions in %.1f s\n", O.users,
+		       secs[0], O.chats, secs[1], O.users, secs[2]);
 
 	long rss_before = O.server_pid > 0 ? rss_kb(O.server_pid) : -1;
 	size_t shsize = sizeof(shared) + (size_t)procs * sizeof(wresult);
@@ -1576,6 +1984,9 @@ int main(int argc, char **argv)
 	 * then wait for them to finish. */
 	long rss_after = -1;
 	int alive = procs, failed_workers = 0, sampled = 0;
+	long step_rss[STEPS_MAX];
+	double step_s[STEPS_MAX];
+	uint64_t step_t = now_ns(), step_done = 0;
 	double cpu[2][2] = {{0}}; /* [start, end of the measured window][server, clients] */
 	bool cpu_ok[2] = {O.server_pid > 0, true};
 	while (alive > 0) {
@@ -1600,12 +2011,43 @@ int main(int argc, char **argv)
 				atomic_store(&SH->abort, 1);
 			}
 		}
+		if (O.nsteps && !atomic_load(&SH->abort) && atomic_load(&SH->step) < O.nsteps - 1) {
+			/* memory growth: every worker has resolved this stage; settle, read the RSS, go on */
+			int stage = atomic_load(&SH->step);
+			uint64_t resolved = 0;
+			for (int p = 0; p < procs; p++)
+				resolved += SH->w[p].connected + SH->w[p].failed;
+			if (resolved >= (uint64_t)O.steps[stage] && !step_done) {
+				step_done = now;
+				step_s[stage] = (double)(now - step_t) / 1e9;
+			}
+			if (step_done && now - step_done >= STEP_SETTLE_MS * NS_PER_MS) {
+				step_rss[stage] = O.server_pid > 0 ? rss_kb(O.server_pid) : -1;
+				step_done = 0;
+				step_t = now_ns();
+				atomic_store(&SH->step, stage + 1);
+			}
+		}
+		if (O.storm_at > 0 && atomic_load(&SH->go) && !atomic_load(&SH->killed) &&
+		    now >= SH->t0 + (uint64_t)(O.storm_at * 1e9)) {
+			/* the storm: the server dies without a word; bench/ws.sh restarts it */
+			atomic_store(&SH->t_kill, now_ns());
+			kill((pid_t)O.server_pid, SIGKILL);
+			atomic_store(&SH->killed, 1);
+			printf("  storm           server (pid %ld) killed at %.1f s\n", O.server_pid, O.storm_at);
+		}
 		if (!atomic_load(&SH->go) && !atomic_load(&SH->abort)) {
 			bool all = true;
 			for (int p = 0; p < procs; p++)
 				all = all && atomic_load(&SH->w[p].state) >= W_CONNECTED;
 			if (all) {
+				if (O.nsteps) {
+					step_s[O.nsteps - 1] = (double)(now - step_t) / 1e9;
+					sleep_ms(STEP_SETTLE_MS);
+				}
 				rss_after = O.server_pid > 0 ? rss_kb(O.server_pid) : -1;
+				if (O.nsteps)
+					step_rss[O.nsteps - 1] = rss_after;
 				SH->t0 = now_ns() + 20 * NS_PER_MS;
 				atomic_store(&SH->go, 1);
 			}
@@ -1637,9 +2079,17 @@ int main(int argc, char **argv)
 		SUM(gaps);
 		SUM(misrouted);
 		SUM(extra);
+		SUM(reconnected);
+		SUM(resent);
+		SUM(not_back);
 #undef SUM
+		if (r->storm_first && (!t->storm_first || r->storm_first < t->storm_first))
+			t->storm_first = r->storm_first;
+		if (r->storm_last > t->storm_last)
+			t->storm_last = r->storm_last;
 		hist_merge(&t->lat, &r->lat);
 		hist_merge(&t->ack, &r->ack);
+		hist_merge(&t->back, &r->back);
 		if (r->connect_start && r->connect_start < cstart)
 			cstart = r->connect_start;
 		if (r->connect_end > cend)
@@ -1651,7 +2101,10 @@ int main(int argc, char **argv)
 	                          ? (double)(rss_after - rss_before) * 1024.0 / (double)t->connected
 	                          : -1;
 	bool ok = !failed_workers && t->connected == (uint64_t)O.users && !t->failed && !t->dropped && !t->lost &&
-	          !t->duplicated && !t->gaps && !t->errors && !t->misrouted && !t->extra;
+	          !t->duplicated && !t->gaps && !t->errors && !t->misrouted && !t->extra && !t->not_back;
+	uint64_t t_kill = atomic_load(&SH->t_kill);
+	if (O.storm_at > 0 && (!t_kill || t->reconnected < t->connected))
+		ok = false; /* every client must have come back */
 
 	printf("  connect         %" PRIu64 " of %d in %.2f s (%.0f/s), failed %" PRIu64 "\n", t->connected, O.users,
 	       connect_s, connect_s > 0 ? (double)t->connected / connect_s : 0, t->failed);
@@ -1662,6 +2115,41 @@ int main(int argc, char **argv)
 	else
 		printf("  server memory   unknown (give --server-pid)\n");
 	printf("  client memory   RSS %.1f MiB in %d process(es)\n", (double)client_rss / 1024, procs);
+	if (O.nsteps) {
+		printf("  growth          connections | server RSS | per connection | marginal (since the stage "
+		       "before) | "
+		       "connect rate\n");
+		for (int k = 0; k < O.nsteps; k++) {
+			long prev_rss = k ? step_rss[k - 1] : rss_before;
+			int prev_n = k ? O.steps[k - 1] : 0;
+			double per = rss_before > 0 && step_rss[k] > 0
+			                     ? (double)(step_rss[k] - rss_before) * 1024 / O.steps[k]
+			                     : -1;
+			double marg = prev_rss > 0 && step_rss[k] > 0
+			                      ? (double)(step_rss[k] - prev_rss) * 1024 / (O.steps[k] - prev_n)
+			                      : -1;
+			printf("                  %11d | %7.1f MiB | %9.0f bytes | %9.0f bytes | %8.0f/s\n", O.steps[k],
+			       step_rss[k] / 1024.0, per, marg, step_s[k] > 0 ? (O.steps[k] - prev_n) / step_s[k] : 0);
+			printf("wsload-step: connections=%d server_rss_kb=%ld bytes_per_conn=%.0f "
+			       "marginal_bytes_per_conn=%.0f "
+			       "connect_per_s=%.0f\n",
+			       O.steps[k], step_rss[k], per, marg,
+			       step_s[k] > 0 ? (O.steps[k] - prev_n) / step_s[k] : 0);
+		}
+	}
+	double storm_all = t_kill && t->storm_last > t_kill ? (double)(t->storm_last - t_kill) / 1e9 : -1;
+	double storm_first = t_kill && t->storm_first > t_kill ? (double)(t->storm_first - t_kill) / 1e9 : -1;
+	if (O.storm_at > 0)
+		printf("  storm           %" PRIu64 " of %" PRIu64 " clients back (%" PRIu64
+		       " not); the first %.2f s after the kill (the restart), all %.2f s after it; %" PRIu64
+		       " unacknowledged sends repeated\n",
+		       t->reconnected, t->connected, t->not_back, storm_first, storm_all, t->resent);
+	if (O.storm_at > 0)
+		printf("  back after      p10 %.2f s, p50 %.2f s, p90 %.2f s, p99 %.2f s, max %.2f s (kill to live, "
+		       "per client)\n",
+		       ms(hist_quantile(&t->back, 0.1)) / 1e3, ms(hist_quantile(&t->back, 0.5)) / 1e3,
+		       ms(hist_quantile(&t->back, 0.9)) / 1e3, ms(hist_quantile(&t->back, 0.99)) / 1e3,
+		       ms(t->back.max) / 1e3);
 	double server_cores = sampled == 2 && cpu_ok[0] ? (cpu[1][0] - cpu[0][0]) / O.duration : -1;
 	double client_cores = sampled == 2 && cpu_ok[1] ? (cpu[1][1] - cpu[0][1]) / O.duration : -1;
 	if (server_cores >= 0 && client_cores >= 0)
@@ -1687,20 +2175,29 @@ int main(int argc, char **argv)
 	       ", dropped %" PRIu64 ", misrouted %" PRIu64 ", unacked but delivered %" PRIu64 ": %s\n",
 	       t->delivered, t->expected, t->lost, t->duplicated, t->gaps, t->dropped, t->misrouted, t->extra,
 	       ok ? "ok" : "FAILED");
-	printf("wsload: users=%d chats=%d members=%d senders=%d rate=%.0f window=%d warmup=%.0f duration=%.0f procs=%d "
+	if (O.storm_at > 0)
+		printf("wsload-storm: clients=%" PRIu64 " reconnected=%" PRIu64 " not_back=%" PRIu64
+		       " first_back_s=%.3f all_back_s=%.3f back_p50_s=%.3f back_p90_s=%.3f resent=%" PRIu64
+		       " lost=%" PRIu64 " duplicated=%" PRIu64 " result=%s\n",
+		       t->connected, t->reconnected, t->not_back, storm_first, storm_all,
+		       ms(hist_quantile(&t->back, 0.5)) / 1e3, ms(hist_quantile(&t->back, 0.9)) / 1e3, t->resent,
+		       t->lost, t->duplicated, ok ? "ok" : "failed");
+	printf("wsload: proto=%s qos=%d payload=%d users=%d chats=%d members=%d senders=%d rate=%.0f window=%d "
+	       "warmup=%.0f duration=%.0f procs=%d "
 	       "connected=%" PRIu64 " failed=%" PRIu64 " connect_s=%.3f connect_per_s=%.0f server_rss_before_kb=%ld "
 	       "server_rss_after_kb=%ld server_bytes_per_conn=%.0f client_rss_kb=%" PRIu64 " sent=%" PRIu64
 	       " acked=%" PRIu64 " errors=%" PRIu64 " late=%" PRIu64 " server_cores=%.2f client_cores=%.2f "
 	       "sent_per_s=%.0f delivered_per_s=%.0f "
 	       "p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f ack_p50_ms=%.3f ack_p99_ms=%.3f "
 	       "lost=%" PRIu64 " duplicated=%" PRIu64 " out_of_order=%" PRIu64 " dropped=%" PRIu64 " result=%s\n",
-	       O.users, O.chats, O.members, O.senders, O.rate, O.window, O.warmup, O.duration, procs, t->connected,
-	       t->failed, connect_s, connect_s > 0 ? (double)t->connected / connect_s : 0, rss_before, rss_after,
-	       per_conn, client_rss, t->sent, t->acked, t->errors, t->late, server_cores, client_cores,
-	       (double)t->sent_window / O.duration, (double)t->delivered_window / O.duration,
-	       ms(hist_quantile(&t->lat, 0.5)), ms(hist_quantile(&t->lat, 0.9)), ms(hist_quantile(&t->lat, 0.99)),
-	       ms(hist_quantile(&t->lat, 0.999)), ms(t->lat.max), ms(hist_quantile(&t->ack, 0.5)),
-	       ms(hist_quantile(&t->ack, 0.99)), t->lost, t->duplicated, t->gaps, t->dropped, ok ? "ok" : "failed");
+	       O.mqtt ? "mqtt" : "herald", O.qos, O.payload, O.users, O.chats, O.members, O.senders, O.rate, O.window,
+	       O.warmup, O.duration, procs, t->connected, t->failed, connect_s,
+	       connect_s > 0 ? (double)t->connected / connect_s : 0, rss_before, rss_after, per_conn, client_rss,
+	       t->sent, t->acked, t->errors, t->late, server_cores, client_cores, (double)t->sent_window / O.duration,
+	       (double)t->delivered_window / O.duration, ms(hist_quantile(&t->lat, 0.5)),
+	       ms(hist_quantile(&t->lat, 0.9)), ms(hist_quantile(&t->lat, 0.99)), ms(hist_quantile(&t->lat, 0.999)),
+	       ms(t->lat.max), ms(hist_quantile(&t->ack, 0.5)), ms(hist_quantile(&t->ack, 0.99)), t->lost,
+	       t->duplicated, t->gaps, t->dropped, ok ? "ok" : "failed");
 	free(t);
 	free(pids);
 	munmap(SH, shsize);

@@ -5,6 +5,8 @@
 #
 #   scripts/setup.sh run    build and run the server
 #   scripts/setup.sh test   also the test tools (cmocka, valgrind, node, …)
+#   scripts/setup.sh bench  also the benchmark peers and plotting (mosquitto,
+#                           gnuplot, wrk, linux-perf); make test never needs them
 set -euo pipefail
 mode=${1:-run}
 cd "$(dirname "$0")/.."
@@ -14,9 +16,11 @@ run_pkgs=(build-essential pkg-config libuv1-dev libhttp-parser-dev libjansson-de
           libsodium-dev libssl-dev libcurl4-openssl-dev ca-certificates curl nodejs npm)
 # chromium and fonts: the browser tests (tests/browser) and readable screenshots.
 test_pkgs=(libcmocka-dev valgrind clang-format sqlite3 wrk procps chromium fonts-dejavu-core fonts-noto-core)
+bench_pkgs=(mosquitto gnuplot-nox wrk sqlite3 procps)
 
 want=("${run_pkgs[@]}")
 [ "$mode" = test ] && want+=("${test_pkgs[@]}")
+[ "$mode" = bench ] && want+=("${bench_pkgs[@]}")
 
 missing=()
 for p in "${want[@]}"; do

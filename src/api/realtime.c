@@ -36,6 +36,7 @@
 #define TYPING_INTERVAL_MS 800   /* at most one typing event per connection this often */
 #define TOKEN_MAX          4096
 #define TOPICS_PER_SESSION 50
+#define AS_USER_MAX        (STORE_EXTERNAL_ID_MAX + 7) /* longer names are cut, as before */
 
 enum { S_AUTH, S_INIT, S_SYNC, S_LIVE };
 
@@ -69,9 +70,9 @@ struct sess {
 	int pending; /* svc calls in flight */
 	herr_lang lang;
 	char *token;
-	char as_user[STORE_EXTERNAL_ID_MAX + 8];
+	char *as_user; /* NULL, or the user an API-token session acts as (allocated: most sessions have none) */
 	int64_t tenant_id, user_id;
-	char user_pub[STORE_EXTERNAL_ID_MAX + 8];
+	char *user_pub; /* the user's public id, allocated to its length (memory per connection counts) */
 	int64_t *chats;
 	size_t nchats, capchats;
 	int64_t want_pos; /* -1: from the head */
@@ -149,7 +150,7 @@ static void sess_add_chat(sess *s, int64_t chat)
 		if (s->chats[i] == chat)
 			return;
 	if (s->nchats == s->capchats) {
-		size_t cap = s->capchats ? s->capchats * 2 : 8;
+		size_t cap = s->capchats ? s->capchats * 2 : 2;
 		int64_t *v = realloc(s->chats, cap * sizeof *v);
 		if (!v)
 			return;
@@ -241,6 +242,8 @@ static void sess_free(sess *s)
 	free(s->buf);
 	free(s->chats);
 	free(s->token);
+	free(s->as_user);
+	free(s->user_pub);
 	free(s);
 }
 
@@ -430,7 +433,7 @@ static rt_call *call_new(sess *s, json_t *id, json_t *body, void (*then)(rt_call
 	c->k.lang = s->lang;
 	c->k.token = s->token;
 	c->k.body = c->body;
-	hstrlcpy(c->k.q_user, s->as_user, sizeof c->k.q_user);
+	hstrlcpy(c->k.q_user, s->as_user ? s->as_user : "", sizeof c->k.q_user);
 	s->pending++;
 	return c;
 }
@@ -521,8 +524,9 @@ static void init_done(rt_call *c)
 	}
 	s->tenant_id = k->tenant_id;
 	s->user_id = k->user_id;
-	hstrlcpy(s->user_pub, k->user_public, sizeof s->user_pub);
-	if (list_add(&s->hub->users, s->user_id, s) != 0) {
+	free(s->user_pub);
+	s->user_pub = strdup(k->user_public);
+	if (!s->user_pub || list_add(&s->hub->users, s->user_id, s) != 0) {
 		ws_close(s->ws, 1011, "out of memory");
 		return;
 	}
@@ -568,8 +572,8 @@ static void on_typing(sess *s, json_t *msg)
 		return;
 	s->last_typing = now;
 	/* Ephemeral: not in the log, no pos, never replayed. */
-	json_t *o =
-	        json_pack("{s:i,s:s,s:I,s:s}", "v", 1, "type", "typing", "chat", (json_int_t)chat, "user", s->user_pub);
+	json_t *o = json_pack("{s:i,s:s,s:I,s:s}", "v", 1, "type", "typing", "chat", (json_int_t)chat, "user",
+	                      s->user_pub ? s->user_pub : "");
 	char *text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	ws_msg *m = text ? ws_msg_text(text, strlen(text)) : NULL;
@@ -692,8 +696,10 @@ static void on_message(sess *s, json_t *msg)
 		}
 		s->token = strdup(token);
 		const char *user = json_string_value(json_object_get(msg, "user"));
-		if (user)
-			hstrlcpy(s->as_user, user, sizeof s->as_user);
+		if (user && *user) {
+			free(s->as_user);
+			s->as_user = strndup(user, AS_USER_MAX);
+		}
 		json_t *pos = json_object_get(msg, "pos");
 		s->want_pos = json_is_integer(pos) && json_integer_value(pos) >= 0 ? json_integer_value(pos) : -1;
 		begin(s);
@@ -771,7 +777,7 @@ static void on_message(sess *s, json_t *msg)
 	}
 	c->k.p_chat = chat;
 	c->k.p_seq = int_field(msg, "seq", 0);
-	if (s->as_user[0] && op == V2_MSG_POST && !json_object_get(msg, "sender"))
+	if (s->as_user && s->as_user[0] && op == V2_MSG_POST && !json_object_get(msg, "sender"))
 		json_object_set_new(c->body, "sender", json_string(s->as_user));
 	svc_v2(s->hub->svc, &c->k, op);
 }
@@ -852,13 +858,12 @@ void rt_route_ws(api *a, http_request *req, const router_params *params)
 			s->token = strdup(auth);
 	}
 	if (http_request_query(req, "user", buf, sizeof buf) > 0)
-		hstrlcpy(s->as_user, buf, sizeof s->as_user);
+		s->as_user = strndup(buf, AS_USER_MAX);
 	if (http_request_query(req, "pos", buf, sizeof buf) > 0) {
 		char *end;
 		long long p = strtoll(buf, &end, 10);
 		if (*end || p < 0) {
-			free(s->token);
-			free(s);
+			sess_free(s);
 			api_send_error(req, HERR_FIELD_INVALID, "pos", 0);
 			return;
 		}
@@ -867,8 +872,7 @@ void rt_route_ws(api *a, http_request *req, const router_params *params)
 	ws_callbacks cb = {.on_text = on_text, .on_close = on_close};
 	int rc = ws_accept(req, &h->wsopt, &cb, s, &s->ws);
 	if (rc != 0) {
-		free(s->token);
-		free(s);
+		sess_free(s);
 		if (rc != HERR_IO)
 			api_send_error(req, rc == HERR_BAD_REQUEST ? HERR_BAD_REQUEST : HERR_INTERNAL, NULL, 0);
 		return;

@@ -35,9 +35,12 @@
 #define HTTP_DEFAULT_BODY_TIMEOUT    30000u
 #define HTTP_DEFAULT_IDLE_TIMEOUT    60000u
 #define HTTP_DEFAULT_MAX_CONNECTIONS 19000
-#define HTTP_DEFAULT_BACKLOG         511
-#define HTTP_SHUTDOWN_GRACE_MS       300u  /* idle connections: time for a request already sent to arrive */
-#define HTTP_SHUTDOWN_HEADERS_MS     1000u /* half-sent request heads at shutdown */
+/* Room for a reconnect storm: 19,000 clients coming back at once overflowed
+ * 511 and each dropped SYN costs its client a 1 s retransmission timeout.
+ * The kernel caps it at net.core.somaxconn. */
+#define HTTP_DEFAULT_BACKLOG     4096
+#define HTTP_SHUTDOWN_GRACE_MS   300u  /* idle connections: time for a request already sent to arrive */
+#define HTTP_SHUTDOWN_HEADERS_MS 1000u /* half-sent request heads at shutdown */
 
 #define HTTP_READ_INITIAL (8u * 1024u)
 #define HTTP_READ_MIN     (4u * 1024u)  /* least room offered to one read */
@@ -79,14 +82,22 @@ struct http_server {
 	char date[64];
 };
 
-struct http_conn {
-	uv_tcp_t tcp; /* first member: the stream pointer is the connection */
-	uv_timer_t timer;
+/* What only an HTTP connection needs: an upgraded one frees it (its timer
+ * closes, then the memory goes), so a WebSocket keeps only struct http_conn
+ * (~340 bytes, most of it libuv's tcp handle) on the HTTP side instead of
+ * ~1 KiB. */
+typedef struct conn_state {
+	uv_timer_t timer; /* data: the connection */
 	uv_shutdown_t shutdown_req;
-	http_server *srv; /* NULL once the server was freed under us */
-	http_conn *prev, *next;
 	http_request req;
 	http_parse parse;
+} conn_state;
+
+struct http_conn {
+	uv_tcp_t tcp;     /* first member: the stream pointer is the connection */
+	conn_state *st;   /* NULL once an upgraded connection released it */
+	http_server *srv; /* NULL once the server was freed under us */
+	http_conn *prev, *next;
 	char *in; /* input; [in_off, in_len) is not parsed yet */
 	size_t in_off, in_len, in_cap;
 	size_t write_queued;
@@ -96,6 +107,7 @@ struct http_conn {
 	bool in_flight;     /* the handler has req and has not responded */
 	bool processing;    /* inside conn_process: a synchronous respond must not recurse */
 	bool closing;       /* uv_close called */
+	bool timer_closing; /* st's timer is closed or closing */
 	bool discard_input; /* after an error: input is read (to see a disconnect) and dropped */
 	bool peer_eof;
 	bool finish_after_flush;
@@ -313,7 +325,10 @@ static void conn_free(http_conn *c)
 			c->next->prev = c->prev;
 		s->conn_count--;
 	}
-	http_parse_free(&c->parse);
+	if (c->st) {
+		http_parse_free(&c->st->parse);
+		free(c->st);
+	}
 	free(c->in);
 	free(c);
 	if (s)
@@ -326,13 +341,19 @@ static http_conn *conn_of_handle(uv_handle_t *h)
 	 * so both handles are mapped back by position instead. */
 	if (h->type == UV_TCP)
 		return (http_conn *)h;
-	return (http_conn *)((char *)h - offsetof(http_conn, timer));
+	return h->data; /* the timer's */
 }
 
 static void on_conn_handle_closed(uv_handle_t *h)
 {
 	http_conn *c = conn_of_handle(h);
 
+	if (h->type == UV_TIMER && c->phase == CONN_UPGRADED && c->st) {
+		/* http_upgraded_release: the HTTP state goes now */
+		http_parse_free(&c->st->parse);
+		free(c->st);
+		c->st = NULL;
+	}
 	if (--c->open_handles == 0 && !c->in_flight)
 		conn_free(c);
 }
@@ -344,8 +365,11 @@ static void conn_close(http_conn *c)
 	c->closing = true;
 	c->reading = false;
 	if (c->in_flight)
-		c->req.gone = true;
-	uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+		c->st->req.gone = true;
+	if (!c->timer_closing) {
+		c->timer_closing = true;
+		uv_close((uv_handle_t *)&c->st->timer, on_conn_handle_closed);
+	}
 	uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
 }
 
@@ -354,12 +378,12 @@ static void conn_timeout(http_conn *c)
 	http_server *s = c->srv;
 
 	/* The application answers 408 like any other error it formats. */
-	http_parse_fail(&c->parse, HERR_TIMEOUT);
+	http_parse_fail(&c->st->parse, HERR_TIMEOUT);
 	c->discard_input = true;
 	c->in_off = c->in_len = 0;
 	c->phase = CONN_HANDLER;
 	c->in_flight = true;
-	s->handler(&c->req, s->udata);
+	s->handler(&c->st->req, s->udata);
 	if (!c->closing)
 		conn_update_reading(c);
 }
@@ -387,9 +411,9 @@ static void on_conn_timer(uv_timer_t *t)
 static void conn_timer_start(http_conn *c, uint64_t ms)
 {
 	if (ms)
-		uv_timer_start(&c->timer, on_conn_timer, ms, 0);
+		uv_timer_start(&c->st->timer, on_conn_timer, ms, 0);
 	else
-		uv_timer_stop(&c->timer);
+		uv_timer_stop(&c->st->timer);
 }
 
 /* ---- reading ------------------------------------------------------------ */
@@ -588,7 +612,7 @@ static void conn_linger(http_conn *c)
 	}
 	c->phase = CONN_LINGER;
 	c->discard_input = true;
-	if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_conn_shutdown) != 0) {
+	if (uv_shutdown(&c->st->shutdown_req, (uv_stream_t *)&c->tcp, on_conn_shutdown) != 0) {
 		conn_close(c);
 		return;
 	}
@@ -615,10 +639,10 @@ static void conn_dispatch(http_conn *c)
 {
 	http_server *s = c->srv;
 
-	uv_timer_stop(&c->timer);
+	uv_timer_stop(&c->st->timer);
 	c->phase = CONN_HANDLER;
 	c->in_flight = true;
-	s->handler(&c->req, s->udata);
+	s->handler(&c->st->req, s->udata);
 }
 
 /*
@@ -639,22 +663,22 @@ static void conn_process(http_conn *c)
 
 		if (c->phase == CONN_IDLE) {
 			c->phase = CONN_HEADERS;
-			c->req.start_ns = uv_hrtime();
+			c->st->req.start_ns = uv_hrtime();
 			conn_timer_start(c, s->opt.header_timeout_ms);
 		}
-		rc = http_parse_feed(&c->parse, c->in + c->in_off, c->in_len - c->in_off, &used);
+		rc = http_parse_feed(&c->st->parse, c->in + c->in_off, c->in_len - c->in_off, &used);
 		c->in_off += used;
 		if (rc < 0) {
 			/* What follows a broken request cannot be trusted. */
 			c->discard_input = true;
 			c->in_off = c->in_len;
 			conn_dispatch(c);
-		} else if (c->parse.state == HTTP_PARSE_DONE) {
+		} else if (c->st->parse.state == HTTP_PARSE_DONE) {
 			conn_dispatch(c);
-		} else if (c->parse.state == HTTP_PARSE_BODY && c->phase == CONN_HEADERS) {
+		} else if (c->st->parse.state == HTTP_PARSE_BODY && c->phase == CONN_HEADERS) {
 			c->phase = CONN_BODY;
 			conn_timer_start(c, s->opt.body_timeout_ms);
-			if (c->parse.expect_continue &&
+			if (c->st->parse.expect_continue &&
 			    conn_send(c, http_continue, sizeof http_continue - 1, NULL, 0, NULL) < 0)
 				conn_close(c);
 		}
@@ -677,13 +701,13 @@ static void conn_process(http_conn *c)
 
 static void conn_next_request(http_conn *c)
 {
-	http_parse_next(&c->parse);
-	c->req.route = NULL;
-	c->req.tenant[0] = '\0';
-	c->req.user = NULL;
-	c->req.more_headers = NULL;
-	c->req.gone = false;
-	c->req.start_ns = 0;
+	http_parse_next(&c->st->parse);
+	c->st->req.route = NULL;
+	c->st->req.tenant[0] = '\0';
+	c->st->req.user = NULL;
+	c->st->req.more_headers = NULL;
+	c->st->req.gone = false;
+	c->st->req.start_ns = 0;
 	c->phase = CONN_IDLE;
 }
 
@@ -758,7 +782,7 @@ static size_t head_build(http_conn *c, char *out, int status, const char *conten
 		o = head_put(out, o, *extra, strlen(*extra));
 		o = head_put(out, o, "\r\n", 2);
 	}
-	for (const char *const *more = c->req.more_headers; more && *more; more++) {
+	for (const char *const *more = c->st->req.more_headers; more && *more; more++) {
 		if (!head_line_ok(*more))
 			continue;
 		o = head_put(out, o, *more, strlen(*more));
@@ -774,7 +798,7 @@ static void conn_drop_response(http_conn *c, int status, char *owned)
 
 	free(owned);
 	if (s && s->on_complete)
-		s->on_complete(&c->req, status, 0, uv_hrtime() - c->req.start_ns, s->udata);
+		s->on_complete(&c->st->req, status, 0, uv_hrtime() - c->st->req.start_ns, s->udata);
 	c->in_flight = false;
 	if (c->closing) {
 		if (c->open_handles == 0)
@@ -806,7 +830,7 @@ static void conn_respond(http_request *req, int status, const char *content_type
 	}
 	if (status < 100 || status > 999)
 		status = 500;
-	keep = req->keep_alive && !req->error && !s->shutting_down && !c->parse.upgrade && !c->discard_input &&
+	keep = req->keep_alive && !req->error && !s->shutting_down && !c->st->parse.upgrade && !c->discard_input &&
 	       !c->peer_eof;
 	/* HEAD announces the length of the body it does not get. */
 	no_body = status < 200 || status == 204 || status == 304 || strcmp(req->method, "HEAD") == 0;
@@ -859,7 +883,7 @@ void http_respond_owned(http_request *req, int status, const char *content_type,
 
 bool http_request_wants_upgrade(const http_request *req)
 {
-	return req->conn_ && req->conn_->parse.upgrade && !req->error;
+	return req->conn_ && req->conn_->st && req->conn_->st->parse.upgrade && !req->error;
 }
 
 int http_request_upgrade(http_request *req, const char *response, size_t len, uv_stream_t **stream, const char **rest,
@@ -886,7 +910,7 @@ int http_request_upgrade(http_request *req, const char *response, size_t len, uv
 		conn_close(c);
 		return HERR_IO;
 	}
-	uv_timer_stop(&c->timer);
+	uv_timer_stop(&c->st->timer);
 	if (c->reading) {
 		uv_read_stop((uv_stream_t *)&c->tcp);
 		c->reading = false;
@@ -898,6 +922,11 @@ int http_request_upgrade(http_request *req, const char *response, size_t len, uv
 	return 0;
 }
 
+uv_loop_t *http_request_loop(const http_request *req)
+{
+	return req->conn_ ? req->conn_->tcp.loop : NULL;
+}
+
 void http_upgraded_release(uv_stream_t *stream)
 {
 	/* The HTTP side of a long-lived upgraded connection keeps nothing:
@@ -907,7 +936,13 @@ void http_upgraded_release(uv_stream_t *stream)
 	free(c->in);
 	c->in = NULL;
 	c->in_cap = c->in_len = c->in_off = 0;
-	http_parse_free(&c->parse);
+	http_parse_free(&c->st->parse);
+	/* The timer, the request and the parser go too, once the timer is
+	 * closed (libuv holds it until then). */
+	if (c->phase == CONN_UPGRADED && !c->timer_closing) {
+		c->timer_closing = true;
+		uv_close((uv_handle_t *)&c->st->timer, on_conn_handle_closed);
+	}
 }
 
 void http_upgraded_close(uv_stream_t *stream)
@@ -936,12 +971,12 @@ static void conn_peer_name(http_conn *c)
 {
 	struct sockaddr_storage ss;
 	int len = (int)sizeof ss;
-	char *a = c->req.remote_addr;
+	char *a = c->st->req.remote_addr;
 
 	a[0] = '\0';
 	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
 		return;
-	if (uv_ip_name((struct sockaddr *)&ss, a, sizeof c->req.remote_addr) != 0) {
+	if (uv_ip_name((struct sockaddr *)&ss, a, sizeof c->st->req.remote_addr) != 0) {
 		a[0] = '\0';
 		return;
 	}
@@ -962,22 +997,27 @@ static void on_server_connection(uv_stream_t *ls, int status)
 		return;
 	}
 	c = calloc(1, sizeof *c);
+	if (c && !(c->st = calloc(1, sizeof *c->st))) {
+		free(c);
+		c = NULL;
+	}
 	if (!c) {
 		server_reject(ls);
 		return;
 	}
-	http_parse_init(&c->parse, &c->req, s->opt.max_header, s->opt.max_body);
-	c->parse.body_limit = s->opt.body_limit;
-	c->parse.body_limit_ud = s->udata;
-	c->req.conn_ = c;
+	http_parse_init(&c->st->parse, &c->st->req, s->opt.max_header, s->opt.max_body);
+	c->st->parse.body_limit = s->opt.body_limit;
+	c->st->parse.body_limit_ud = s->udata;
+	c->st->req.conn_ = c;
 	if (uv_tcp_init(s->loop, &c->tcp) != 0) {
+		free(c->st);
 		free(c);
 		server_reject(ls);
 		return;
 	}
-	uv_timer_init(s->loop, &c->timer);
+	uv_timer_init(s->loop, &c->st->timer);
 	c->tcp.data = c;
-	c->timer.data = c;
+	c->st->timer.data = c;
 	c->open_handles = 2;
 	c->srv = s;
 	c->next = s->conns;

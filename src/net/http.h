@@ -80,7 +80,7 @@ typedef struct http_server_options {
 	uint64_t body_timeout_ms;   /* longest pause while reading a body, default 30 s → 408 */
 	uint64_t idle_timeout_ms;   /* keep-alive idle, default 60 s → silent close */
 	int max_connections;        /* default 19000; beyond it new connections are closed */
-	int backlog;                /* default 511 */
+	int backlog;                /* default 4096 (capped by net.core.somaxconn) */
 	/* Optional per-path body limit (uploads): called with the path and
 	 * max_body when a request's headers are complete. */
 	size_t (*body_limit)(const char *path, size_t def, void *ud);
@@ -150,6 +150,9 @@ bool http_request_wants_upgrade(const http_request *req);
  */
 int http_request_upgrade(http_request *req, const char *response, size_t len, uv_stream_t **stream, const char **rest,
                          size_t *rest_len);
+
+/* The loop the request's connection runs on (NULL if it has none). */
+uv_loop_t *http_request_loop(const http_request *req);
 
 /* Frees what the HTTP side still holds for an upgraded connection (input
  * buffer, parsed request); *rest and the request's strings become invalid.

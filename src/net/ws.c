@@ -14,18 +14,33 @@
  *   frame (nearly all) is handed to on_text from there without a copy. Only
  *   fragmented messages are copied into a reassembly buffer. The length in a
  *   frame's header is checked before any of its payload is buffered.
- * - Output tries uv_try_write first when nothing is waiting (low latency, no
- *   allocation); otherwise frames wait in a ring of ws_msg references and go
- *   out in one uv_write of up to WS_BATCH buffers, the next batch when it
- *   completes. Frames are whole in the queue, so a slow consumer's waiting
- *   frames can be dropped without corrupting the stream: only the batch in
- *   flight has to finish before the close frame.
- * - One timer per connection serves the first parse of the bytes that came
- *   with the handshake, the heartbeat and the closing timeout. Reads do not
- *   restart it (that would cost a heap operation per read): they stamp the
- *   time, and the timer recomputes its deadline when it fires.
- * - Memory is freed only when the timer is closed and no write or shutdown
- *   request is left in libuv's hands; then on_close runs, from that callback.
+ * - Output is batched per loop turn. ws_send only queues a reference to the
+ *   frame and puts the connection on its loop's list of connections with
+ *   output ("dirty"); a prepare and a check handle of that loop (one pair per
+ *   loop, shared by its connections) flush the list once per turn: one
+ *   uv_try_write of up to WS_BATCH buffers per connection (no allocation when
+ *   the socket takes it all), and a uv_write for what it did not take. A
+ *   broadcast of k events to n members thus costs n writev() per turn, not
+ *   k * n write(): on loopback each write also runs the receiver's TCP path
+ *   and wake-up, which was ~80 % of the server's time (docs/performance.md).
+ *   The check handle runs right after the I/O callbacks that produce events;
+ *   the prepare handle catches what timers and close callbacks queued before
+ *   the loop blocks, so no frame waits for the next I/O.
+ *   One-off replies (ws_send_text, control frames) still go out at once
+ *   when nothing is queued before them; otherwise they queue behind, so
+ *   order is kept. Frames are whole in the queue, so a slow consumer's
+ *   waiting frames can be dropped without corrupting the stream: only the
+ *   batch in flight has to finish before the close frame.
+ * - No timer per connection (a libuv timer is 152 bytes, times every idle
+ *   connection): each has a deadline (heartbeat or closing timeout) and one
+ *   clock per loop scans its connections a few times a second (every
+ *   quarter of the shortest ping, idle or close time, at most 250 ms). Reads
+ *   only stamp the time; the deadline is recomputed when it passes. The
+ *   bytes that came with the handshake are parsed by the loop's flush at
+ *   the end of the turn.
+ * - Memory is freed only from a libuv callback (the loop's flush, or a
+ *   write or shutdown completing) once no request is left in libuv's hands;
+ *   on_close runs then, never inside a ws_* call.
  */
 #include "net/ws.h"
 
@@ -44,12 +59,15 @@
 #define WS_DEFAULT_PING_INTERVAL 25000u
 #define WS_DEFAULT_IDLE_TIMEOUT  60000u
 #define WS_DEFAULT_CLOSE_TIMEOUT 2000u
-#define WS_BATCH                 64     /* buffers per uv_write */
-#define WS_QUEUE_INITIAL         8u     /* ring slots; a ring this small is kept when empty */
-#define WS_QUEUE_MAX_MSGS        16384u /* frames queued; beyond it the peer is a slow consumer too */
-#define WS_RX_CHUNK              4096u  /* least allocation of the receive buffer */
-#define WS_RX_MIN                1024u  /* least room offered to one read */
-#define WS_MAX_FRAME_HEADER      14u    /* 2 + 8 length + 4 mask */
+#define WS_BATCH                 128           /* buffers per writev (IOV_MAX is 1024) */
+#define WS_QUEUE_INITIAL         8u            /* ring slots; a ring this small is kept when empty */
+#define WS_QUEUE_MAX_MSGS        16384u        /* frames queued; beyond it the peer is a slow consumer too */
+#define WS_RX_CHUNK              4096u         /* least allocation of the receive buffer */
+#define WS_RX_MIN                1024u         /* least room offered to one read */
+#define WS_SHARED_RX             (64u * 1024u) /* the loop's read buffer, shared by its connections */
+#define WS_CLOCK_MIN_MS          5u
+#define WS_CLOCK_MAX_MS          250u
+#define WS_MAX_FRAME_HEADER      14u /* 2 + 8 length + 4 mask */
 #define WS_MAX_CONTROL           125u
 #define WS_MAX_REASON            123u /* a close payload is at most 125 bytes, 2 of them the code */
 
@@ -75,6 +93,26 @@ struct ws_msg {
 	unsigned char data[];
 };
 
+/* The connections of one loop that have queued output this turn, flushed
+ * by a prepare and a check handle. One per loop (looked up per thread: a
+ * loop runs on one thread), freed when its last connection is. */
+typedef struct ws_flusher ws_flusher;
+struct ws_flusher {
+	uv_prepare_t prepare;
+	uv_check_t check;
+	uv_loop_t *loop;
+	uv_timer_t clock; /* scans the connections' deadlines */
+	uint64_t tick_ms;
+	ws_conn *dirty; /* singly linked through ws_conn.next_dirty */
+	ws_conn *all;   /* every connection, through ws_conn.all_prev/all_next */
+	size_t conns;   /* connections using it */
+	int open_handles;
+	bool active;          /* the handles are started */
+	bool rx_lent;         /* rxbuf is between an alloc and a read callback */
+	unsigned char *rxbuf; /* WS_SHARED_RX bytes: what connections read into */
+	ws_flusher *next;
+};
+
 /* A write in flight; allocated per batch so an idle connection holds none. */
 typedef struct ws_write {
 	uv_write_t req; /* first member */
@@ -82,8 +120,11 @@ typedef struct ws_write {
 } ws_write;
 
 struct ws_conn {
-	uv_timer_t timer;    /* first member: the timer pointer is the connection */
 	uv_stream_t *stream; /* NULL once handed back */
+	ws_flusher *fl;
+	ws_conn *next_dirty;
+	ws_conn *all_prev, *all_next;
+	uint64_t deadline; /* loop time (ms) of the next heartbeat check or of the closing timeout; 0: none */
 	ws_callbacks cb;
 	void *ud;
 	const char *subprotocol;
@@ -97,7 +138,8 @@ struct ws_conn {
 	ws_msg **q;
 	uint32_t q_head, q_count, q_cap, q_inflight;
 	size_t q_off;
-	size_t queued; /* bytes not yet written */
+	size_t queued;     /* bytes not yet written */
+	size_t turn_bytes; /* of them, queued since the last write attempt (not refused by the socket yet) */
 
 	/* input: rx holds [0, rx_len) unparsed; rx_need is the size of the
 	 * frame at its start once its header is known (0 before). */
@@ -112,10 +154,11 @@ struct ws_conn {
 	ws_state state;
 	bool fragmented;   /* a text message is being reassembled */
 	bool writing;      /* a uv_write is in flight */
+	bool dirty;        /* on fl's list: output waits for the end of the loop turn */
 	bool shutting;     /* a uv_shutdown is in flight */
-	bool timer_closed; /* the timer's close callback has run */
 	bool ping_sent;    /* since the last bytes received */
 	bool rest_pending; /* rx holds the handshake's trailing bytes, not parsed yet */
+	bool rx_shared;    /* rx is the loop's read buffer, for the length of on_ws_read */
 	bool close_queued; /* our close frame is in the queue (the last entry) */
 	bool close_sent;   /* ... and written */
 	bool peer_closed;  /* the peer's close frame arrived */
@@ -124,8 +167,11 @@ struct ws_conn {
 
 static void ws_teardown(ws_conn *c, int code);
 static void ws_flush(ws_conn *c);
+static void ws_schedule(ws_conn *c);
 static void ws_begin_close(ws_conn *c, int code, const char *reason, size_t reason_len, bool with_code);
-static void on_ws_timer(uv_timer_t *t);
+static void ws_deadline(ws_conn *c, uint64_t now);
+static void ws_mark(ws_conn *c);
+static void ws_process(ws_conn *c);
 
 void ws_options_default(ws_options *o)
 {
@@ -277,26 +323,29 @@ static ws_msg *ws_queue_at(const ws_conn *c, uint32_t i)
 	return c->q[(c->q_head + i) % c->q_cap];
 }
 
+static void ws_flusher_release(ws_flusher *f);
+
 static void ws_maybe_free(ws_conn *c)
 {
-	if (c->state != WS_CLOSED || !c->timer_closed || c->writing || c->shutting)
+	ws_flusher *f = c->fl;
+
+	if (c->state != WS_CLOSED || c->writing || c->shutting || c->dirty)
 		return;
 	if (c->cb.on_close)
 		c->cb.on_close(c, c->close_code, c->ud);
+	if (c->all_prev)
+		c->all_prev->all_next = c->all_next;
+	else
+		f->all = c->all_next;
+	if (c->all_next)
+		c->all_next->all_prev = c->all_prev;
 	for (uint32_t i = 0; i < c->q_count; i++)
 		ws_msg_unref(ws_queue_at(c, i));
 	free(c->q);
 	free(c->rx);
 	free(c->msg);
 	free(c);
-}
-
-static void on_ws_timer_closed(uv_handle_t *h)
-{
-	ws_conn *c = (ws_conn *)h;
-
-	c->timer_closed = true;
-	ws_maybe_free(c);
+	ws_flusher_release(f);
 }
 
 /* Drops the frames no write has taken yet (a partly written head stays). */
@@ -304,6 +353,7 @@ static void ws_queue_drop_waiting(ws_conn *c)
 {
 	uint32_t keep = c->q_inflight;
 
+	c->turn_bytes = 0;
 	if (keep == 0 && c->q_off > 0 && c->q_count > 0)
 		keep = 1;
 	while (c->q_count > keep) {
@@ -316,8 +366,9 @@ static void ws_queue_drop_waiting(ws_conn *c)
 }
 
 /*
- * Gives the socket back to http.c and closes the timer. Memory goes when
- * libuv has returned every request (cancelled ones too); on_close runs then.
+ * Gives the socket back to http.c. Memory goes when libuv has returned
+ * every request (cancelled ones too), from the loop's flush or the last
+ * request's callback; on_close runs then.
  */
 static void ws_teardown(ws_conn *c, int code)
 {
@@ -326,8 +377,8 @@ static void ws_teardown(ws_conn *c, int code)
 	if (!c->close_code)
 		c->close_code = code;
 	c->state = WS_CLOSED;
-	uv_timer_stop(&c->timer);
-	uv_close((uv_handle_t *)&c->timer, on_ws_timer_closed);
+	c->deadline = 0;
+	ws_mark(c); /* the flush at the end of the turn frees it (if no request holds it) */
 	ws_queue_drop_waiting(c);
 	http_upgraded_close(c->stream);
 	c->stream = NULL;
@@ -355,12 +406,24 @@ static int ws_queue_push(ws_conn *c, ws_msg *m, size_t off)
 		c->q_off = off; /* only an empty queue sees a partial uv_try_write */
 	c->q_count++;
 	c->queued += m->len - off;
+	c->turn_bytes += m->len - off;
 	return 0;
 }
 
 static bool ws_queue_full(const ws_conn *c, size_t len)
 {
 	return c->queued + len > c->max_queue || c->q_count >= WS_QUEUE_MAX_MSGS;
+}
+
+/* The queue is at its limit: before judging the peer slow, offer the
+ * frames of this turn (that the socket has not refused yet) to the socket
+ * now. Returns true if the queue is then empty and idle (the next frame may
+ * go straight out); a teardown shows in c->state. */
+static bool ws_relieve(ws_conn *c)
+{
+	if (c->turn_bytes && !c->writing)
+		ws_flush(c);
+	return c->state != WS_CLOSED && c->q_count == 0 && !c->writing;
 }
 
 static void on_ws_shutdown(uv_shutdown_t *req, int status)
@@ -382,7 +445,7 @@ static void ws_drained(ws_conn *c)
 {
 	uv_shutdown_t *sd;
 
-	if (c->q_cap > WS_QUEUE_INITIAL) {
+	if (c->q) { /* an idle connection holds no ring (once per turn: cheap next to the writev) */
 		free(c->q);
 		c->q = NULL;
 		c->q_cap = c->q_head = 0;
@@ -439,15 +502,68 @@ static void on_ws_written(uv_write_t *req, int status)
 		ws_drained(c);
 }
 
-/* Starts one vectored write of the frames at the head of the queue. */
+/* Drops the frames (and the part of one) that the socket took. */
+static void ws_queue_consume(ws_conn *c, size_t bytes)
+{
+	while (bytes > 0 && c->q_count > 0) {
+		ws_msg *m = c->q[c->q_head];
+		size_t left = m->len - c->q_off;
+
+		if (bytes < left) {
+			c->q_off += bytes;
+			c->queued -= bytes;
+			return;
+		}
+		bytes -= left;
+		c->queued -= left;
+		c->q_off = 0;
+		ws_msg_unref(m);
+		c->q_head = (c->q_head + 1) % c->q_cap;
+		c->q_count--;
+	}
+}
+
+/* Writes the frames at the head of the queue: what the socket takes now
+ * with one writev (no allocation), the rest of the batch with a uv_write;
+ * the next batch follows when that completes. */
 static void ws_flush(ws_conn *c)
 {
 	uv_buf_t bufs[WS_BATCH];
-	uint32_t n = c->q_count < WS_BATCH ? c->q_count : WS_BATCH;
+	uint32_t n;
 	ws_write *w;
 
 	if (c->writing || c->q_count == 0 || c->state == WS_CLOSED)
 		return;
+	c->turn_bytes = 0; /* offered to the socket now */
+	for (;;) {
+		size_t total = 0;
+		int rc;
+
+		n = c->q_count < WS_BATCH ? c->q_count : WS_BATCH;
+		for (uint32_t i = 0; i < n; i++) {
+			ws_msg *m = ws_queue_at(c, i);
+			size_t off = i == 0 ? c->q_off : 0;
+
+			bufs[i] = uv_buf_init((char *)m->data + off, (unsigned int)(m->len - off));
+			total += m->len - off;
+		}
+		rc = uv_try_write(c->stream, bufs, n);
+		if (rc < 0 && rc != UV_EAGAIN && rc != UV_ENOSYS) {
+			ws_teardown(c, WS_CLOSE_ABNORMAL);
+			return;
+		}
+		if (rc <= 0)
+			break;
+		ws_queue_consume(c, (size_t)rc);
+		if (c->q_count == 0) {
+			ws_drained(c);
+			return;
+		}
+		if ((size_t)rc < total)
+			break; /* the socket is full: wait for it */
+	}
+	/* The rest of the batch, from where the socket stopped. */
+	n = c->q_count < WS_BATCH ? c->q_count : WS_BATCH;
 	for (uint32_t i = 0; i < n; i++) {
 		ws_msg *m = ws_queue_at(c, i);
 		size_t off = i == 0 ? c->q_off : 0;
@@ -486,6 +602,159 @@ static long ws_try(ws_conn *c, uv_buf_t *bufs, unsigned int n)
 	return HERR_IO;
 }
 
+/* ---- the per-loop flush ----------------------------------------------------------- */
+
+static _Thread_local ws_flusher *ws_flushers; /* of the loops run by this thread */
+
+static void ws_flush_dirty(ws_flusher *f)
+{
+	ws_conn *c;
+
+	while ((c = f->dirty) != NULL) {
+		f->dirty = c->next_dirty;
+		c->next_dirty = NULL;
+		c->dirty = false;
+		if (c->rest_pending && c->state == WS_OPEN) {
+			/* the client's first frames, which came with the handshake */
+			c->rest_pending = false;
+			ws_process(c);
+		}
+		if (c->state == WS_CLOSED)
+			ws_maybe_free(c); /* may release f: its memory stays until its handles are closed */
+		else
+			ws_flush(c);
+	}
+	if (f->active && f->conns) {
+		f->active = false;
+		uv_prepare_stop(&f->prepare);
+		uv_check_stop(&f->check);
+	}
+}
+
+static void on_ws_prepare(uv_prepare_t *h)
+{
+	ws_flush_dirty(h->data);
+}
+
+static void on_ws_check(uv_check_t *h)
+{
+	ws_flush_dirty(h->data);
+}
+
+/* Output for c waits for the end of the loop turn, with all the frames
+ * that come for it meanwhile. */
+static void ws_schedule(ws_conn *c)
+{
+	if (c->writing)
+		return; /* the write's completion flushes what follows */
+	ws_mark(c);
+}
+
+/* Puts c on the loop's list for the flush at the end of the turn. */
+static void ws_mark(ws_conn *c)
+{
+	ws_flusher *f = c->fl;
+
+	if (c->dirty)
+		return;
+	c->dirty = true;
+	c->next_dirty = f->dirty;
+	f->dirty = c;
+	if (!f->active) {
+		f->active = true;
+		uv_prepare_start(&f->prepare, on_ws_prepare);
+		uv_check_start(&f->check, on_ws_check);
+	}
+}
+
+static void on_ws_clock(uv_timer_t *t)
+{
+	ws_flusher *f = t->data;
+	uint64_t now = uv_now(t->loop);
+	ws_conn *c, *next;
+
+	/* Nothing here frees a connection (only the flush and libuv's request
+	 * callbacks do), so the list stays whole during the walk. */
+	for (c = f->all; c; c = next) {
+		next = c->all_next;
+		if (c->deadline && now >= c->deadline)
+			ws_deadline(c, now);
+	}
+}
+
+/* The clock ticks every quarter of the shortest timeout of the loop's
+ * connections (a ping or an idle close is late by at most that). */
+static void ws_flusher_tick(ws_flusher *f, const ws_conn *c)
+{
+	uint64_t t = c->ping_ms < c->idle_ms ? c->ping_ms : c->idle_ms;
+
+	if (c->close_ms < t)
+		t = c->close_ms;
+	t /= 4;
+	t = t < WS_CLOCK_MIN_MS ? WS_CLOCK_MIN_MS : t > WS_CLOCK_MAX_MS ? WS_CLOCK_MAX_MS : t;
+	if (f->tick_ms && t >= f->tick_ms)
+		return;
+	f->tick_ms = t;
+	uv_timer_start(&f->clock, on_ws_clock, t, t);
+}
+
+static ws_flusher *ws_flusher_get(uv_loop_t *loop)
+{
+	ws_flusher *f;
+
+	if (!loop)
+		return NULL;
+	for (f = ws_flushers; f; f = f->next)
+		if (f->loop == loop) {
+			f->conns++;
+			return f;
+		}
+	f = calloc(1, sizeof *f);
+	if (!f)
+		return NULL;
+	f->loop = loop;
+	uv_prepare_init(loop, &f->prepare);
+	uv_check_init(loop, &f->check);
+	uv_timer_init(loop, &f->clock);
+	f->prepare.data = f;
+	f->check.data = f;
+	f->clock.data = f;
+	f->open_handles = 3;
+	f->conns = 1;
+	f->next = ws_flushers;
+	ws_flushers = f;
+	return f;
+}
+
+static void on_ws_flusher_closed(uv_handle_t *h)
+{
+	ws_flusher *f = h->data;
+
+	if (--f->open_handles == 0) {
+		free(f->rxbuf);
+		free(f);
+	}
+}
+
+/* The last connection of the loop is gone: so are the handles (a loop
+ * with open handles cannot be closed). */
+static void ws_flusher_release(ws_flusher *f)
+{
+	ws_flusher **p;
+
+	if (!f || --f->conns > 0)
+		return;
+	for (p = &ws_flushers; *p; p = &(*p)->next)
+		if (*p == f) {
+			*p = f->next;
+			break;
+		}
+	f->active = false;
+	uv_close((uv_handle_t *)&f->prepare, on_ws_flusher_closed);
+	uv_close((uv_handle_t *)&f->check, on_ws_flusher_closed);
+	uv_close((uv_handle_t *)&f->clock, on_ws_flusher_closed);
+}
+
 static void ws_slow_consumer(ws_conn *c)
 {
 	static const char reason[] = "slow consumer";
@@ -510,7 +779,7 @@ static int ws_queue(ws_conn *c, ws_msg *m, size_t done, bool limited)
 			ws_teardown(c, WS_CLOSE_INTERNAL);
 		return HERR_NOMEM;
 	}
-	ws_flush(c);
+	ws_schedule(c);
 	return c->state == WS_CLOSED ? HERR_IO : 0;
 }
 
@@ -545,7 +814,15 @@ int ws_send(ws_conn *c, ws_msg *m)
 {
 	if (!c || !m || c->state != WS_OPEN)
 		return HERR_IO;
-	return ws_out(c, m, true);
+	if (ws_queue_full(c, m->len)) {
+		bool empty = ws_relieve(c);
+
+		if (c->state == WS_CLOSED)
+			return HERR_IO;
+		if (empty)
+			return ws_out(c, m, true); /* as one frame larger than the limit always could */
+	}
+	return ws_queue(c, m, 0, true); /* written at the end of this loop turn */
 }
 
 int ws_send_text(ws_conn *c, const char *data, size_t len)
@@ -571,6 +848,15 @@ int ws_send_text(ws_conn *c, const char *data, size_t len)
 		return (int)done;
 	if ((size_t)done == total)
 		return 0;
+	if (done == 0 && ws_queue_full(c, total) && (c->q_count || c->writing) && ws_relieve(c)) {
+		done = ws_try(c, bufs, len ? 2 : 1);
+		if (done < 0)
+			return (int)done;
+		if ((size_t)done == total)
+			return 0;
+	}
+	if (c->state == WS_CLOSED)
+		return HERR_IO;
 	if (done == 0 && ws_queue_full(c, total)) {
 		ws_slow_consumer(c);
 		return HERR_IO;
@@ -620,7 +906,7 @@ static void ws_begin_close(ws_conn *c, int code, const char *reason, size_t reas
 		len = 2 + reason_len;
 	}
 	/* The heartbeat is over: the timer now bounds the closing handshake. */
-	uv_timer_start(&c->timer, on_ws_timer, c->close_ms, 0);
+	c->deadline = uv_now(c->fl->loop) + c->close_ms;
 	m = ws_msg_new(WS_OP_CLOSE, payload, len);
 	if (!m) {
 		ws_teardown(c, WS_CLOSE_INTERNAL);
@@ -892,7 +1178,7 @@ static void ws_process(ws_conn *c)
 		memmove(c->rx, c->rx + off, c->rx_len - off);
 		c->rx_len -= off;
 	}
-	if (c->rx_len == 0) {
+	if (c->rx_len == 0 && !c->rx_shared) {
 		/* idle connections hold no receive buffer */
 		free(c->rx);
 		c->rx = NULL;
@@ -903,8 +1189,18 @@ static void ws_process(ws_conn *c)
 static void on_ws_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	ws_conn *c = h->data;
+	ws_flusher *f = c->fl;
 	size_t room = WS_RX_MIN;
 
+	/* Nothing buffered: read into the loop's buffer (one read at a time
+	 * per loop), and keep only a partial frame, if any, afterwards. So a
+	 * connection costs no receive buffer between its messages, and a
+	 * burst of messages from many clients costs no allocation each. */
+	if (c->rx_len == 0 && f && !f->rx_lent && (f->rxbuf || (f->rxbuf = malloc(WS_SHARED_RX)) != NULL)) {
+		f->rx_lent = true;
+		*buf = uv_buf_init((char *)f->rxbuf, WS_SHARED_RX);
+		return;
+	}
 	if (c->rx_need > c->rx_len && c->rx_need - c->rx_len > room)
 		room = c->rx_need - c->rx_len;
 	if (c->rx_cap - c->rx_len < room) {
@@ -921,22 +1217,57 @@ static void on_ws_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init((char *)c->rx + c->rx_len, (unsigned int)(c->rx_cap - c->rx_len));
 }
 
+/* After a read into the loop's buffer: what is left (a partial frame)
+ * moves into the connection's own buffer. */
+static void ws_rx_unshare(ws_conn *c)
+{
+	unsigned char *own = NULL;
+	size_t cap = 0;
+
+	c->rx_shared = false;
+	if (c->state != WS_CLOSED && c->rx_len > 0) {
+		cap = c->rx_len > WS_RX_CHUNK ? c->rx_len : WS_RX_CHUNK;
+		own = malloc(cap);
+		if (own)
+			memcpy(own, c->rx, c->rx_len);
+	}
+	c->rx = own;
+	c->rx_cap = cap;
+	if (!own) {
+		c->rx_len = 0;
+		if (cap)
+			ws_teardown(c, WS_CLOSE_INTERNAL);
+	}
+}
+
 static void on_ws_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
 	ws_conn *c = st->data;
+	bool shared = c->fl && c->fl->rx_lent && buf->base == (char *)c->fl->rxbuf;
 
+	if (shared)
+		c->fl->rx_lent = false;
 	if (c->state == WS_CLOSED)
 		return;
 	if (nread < 0) {
 		ws_teardown(c, WS_CLOSE_ABNORMAL); /* EOF, reset or no memory */
 		return;
 	}
-	if (nread > 0) {
-		c->last_rx = uv_now(c->timer.loop);
-		c->ping_sent = false;
-		c->rx_len += (size_t)nread;
-		c->rest_pending = false;
+	if (nread == 0)
+		return;
+	c->last_rx = uv_now(c->fl->loop);
+	c->ping_sent = false;
+	c->rest_pending = false;
+	if (shared) {
+		c->rx = c->fl->rxbuf;
+		c->rx_cap = WS_SHARED_RX;
+		c->rx_len = (size_t)nread;
+		c->rx_shared = true;
+		ws_process(c);
+		ws_rx_unshare(c);
+		return;
 	}
+	c->rx_len += (size_t)nread;
 	ws_process(c);
 }
 
@@ -944,31 +1275,24 @@ static void on_ws_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 
 static void ws_arm(ws_conn *c)
 {
-	uint64_t now = uv_now(c->timer.loop);
 	uint64_t wait = c->ping_sent || c->ping_ms >= c->idle_ms ? c->idle_ms : c->ping_ms;
-	uint64_t due = c->last_rx + wait;
 
-	uv_timer_start(&c->timer, on_ws_timer, due > now ? due - now : 0, 0);
+	c->deadline = c->last_rx + wait;
 }
 
-static void on_ws_timer(uv_timer_t *t)
+/* The deadline of c passed (the loop's clock). */
+static void ws_deadline(ws_conn *c, uint64_t now)
 {
-	ws_conn *c = (ws_conn *)t;
 	uint64_t quiet;
 
+	c->deadline = 0;
 	if (c->state == WS_CLOSING) {
 		ws_teardown(c, WS_CLOSE_ABNORMAL); /* the closing handshake took too long */
 		return;
 	}
 	if (c->state != WS_OPEN)
 		return;
-	if (c->rest_pending) {
-		c->rest_pending = false;
-		ws_process(c);
-		if (c->state != WS_OPEN)
-			return;
-	}
-	quiet = uv_now(t->loop) - c->last_rx;
+	quiet = now - c->last_rx;
 	if (quiet >= c->idle_ms) {
 		static const char reason[] = "idle timeout";
 
@@ -1087,6 +1411,7 @@ int ws_accept(http_request *req, const ws_options *opt, const ws_callbacks *cb, 
 	const char *rest = NULL, *proto;
 	size_t rest_len = 0;
 	uv_stream_t *stream = NULL;
+	ws_flusher *f;
 	ws_conn *c;
 	int n, rc;
 
@@ -1102,12 +1427,16 @@ int ws_accept(http_request *req, const ws_options *opt, const ws_callbacks *cb, 
 	             accept, proto ? "Sec-WebSocket-Protocol: " : "", proto ? proto : "", proto ? "\r\n" : "");
 	if (n < 0 || (size_t)n >= sizeof head)
 		return HERR_BAD_REQUEST; /* a subprotocol name no client could have sent */
-	c = calloc(1, sizeof *c);
-	if (!c)
+	f = ws_flusher_get(http_request_loop(req));
+	c = f ? calloc(1, sizeof *c) : NULL;
+	if (!c) {
+		ws_flusher_release(f);
 		return HERR_NOMEM;
+	}
 	rc = http_request_upgrade(req, head, (size_t)n, &stream, &rest, &rest_len);
 	if (rc != 0) {
 		free(c);
+		ws_flusher_release(f);
 		return rc;
 	}
 	/* From here on the connection is ours: every failure goes through
@@ -1118,9 +1447,14 @@ int ws_accept(http_request *req, const ws_options *opt, const ws_callbacks *cb, 
 	c->ud = ud;
 	c->subprotocol = proto;
 	c->stream = stream;
+	c->fl = f;
 	c->state = WS_OPEN;
 	stream->data = c;
-	uv_timer_init(stream->loop, &c->timer);
+	c->all_next = f->all;
+	if (f->all)
+		f->all->all_prev = c;
+	f->all = c;
+	ws_flusher_tick(f, c);
 	c->last_rx = uv_now(stream->loop);
 	*out = c;
 	if (rest_len) {
@@ -1137,10 +1471,9 @@ int ws_accept(http_request *req, const ws_options *opt, const ws_callbacks *cb, 
 		memcpy(c->rx, rest, rest_len);
 		c->rx_len = rest_len;
 		c->rest_pending = true;
-		uv_timer_start(&c->timer, on_ws_timer, 0, 0);
-	} else {
-		ws_arm(c);
+		ws_mark(c); /* parsed by the flush at the end of this turn */
 	}
+	ws_arm(c);
 	http_upgraded_release(stream); /* rest was copied: the HTTP buffers can go */
 	if (uv_read_start(stream, on_ws_alloc, on_ws_read) != 0)
 		ws_teardown(c, WS_CLOSE_ABNORMAL);

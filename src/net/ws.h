@@ -11,12 +11,14 @@
  *
  * Why it is built so: one broadcast reaches many sockets, so a server frame
  * is encoded once into a refcounted ws_msg and every connection only queues
- * a pointer to it; a connection flushes its queue with one vectored write.
- * A client that does not read is cut off (1008) when its queue passes a byte
- * limit instead of holding memory. Idle connections keep no buffers: the
- * receive buffer and the queue are allocated while in use and freed when
- * empty, so the cost per idle connection is the struct (a few hundred bytes)
- * plus the socket.
+ * a pointer to it; at the end of the loop turn each connection with output
+ * writes all its frames with one vectored write (a turn's k events to n
+ * members: n writes, not k * n). A client that does not read is cut off
+ * (1008) when its queue passes a byte limit instead of holding memory. Idle
+ * connections keep no buffers and no timer: reads go into one buffer per
+ * loop, the queue is allocated while in use, and one clock per loop checks
+ * every connection's heartbeat, so the cost per idle connection is the
+ * struct (256 bytes) plus the socket.
  *
  * Threading: every function here runs on the loop thread of the http_server
  * that accepted the connection.

@@ -98,6 +98,42 @@ static void flood(harness *h, ws_conn *c)
 	atomic_store(&h->flood_done, 1);
 }
 
+/*
+ * Many frames in one loop turn, by both paths: shared frames (ws_send,
+ * written at the end of the turn) and one-off texts (ws_send_text, which
+ * queue behind them), then one shared frame larger than the queue limit.
+ * The client must get them all, in this order, and stay connected.
+ */
+#define BURST_FRAMES 200
+
+static void burst(harness *h, ws_conn *c)
+{
+	size_t big_len = h->wopt.max_queue_bytes + 4096;
+	char *big = malloc(big_len);
+	char text[32];
+	ws_msg *m;
+	int ok = 1;
+
+	for (int i = 0; i < BURST_FRAMES; i++) {
+		int n = snprintf(text, sizeof text, "b%d", i);
+
+		if (i % 3 == 0) {
+			ok &= ws_send_text(c, text, (size_t)n) == 0;
+		} else {
+			m = ws_msg_text(text, (size_t)n);
+			ok &= ws_send(c, m) == 0;
+			ws_msg_unref(m);
+		}
+	}
+	memset(big, 'z', big_len);
+	m = ws_msg_text(big, big_len);
+	ok &= ws_send(c, m) == 0;
+	ws_msg_unref(m);
+	free(big);
+	atomic_store(&h->flood_max_queued_ok, ok);
+	atomic_store(&h->flood_done, 1);
+}
+
 static void on_text(ws_conn *c, const char *data, size_t len, void *ud)
 {
 	harness *h = ud;
@@ -132,6 +168,8 @@ static void on_text(ws_conn *c, const char *data, size_t len, void *ud)
 		memset(b, 'b', n);
 		ws_send_text(c, b, n);
 		free(b);
+	} else if (len == 5 && memcmp(data, "burst", 5) == 0) {
+		burst(h, c);
 	} else if (len == 5 && memcmp(data, "proto", 5) == 0) {
 		const char *p = ws_subprotocol(c);
 
@@ -935,6 +973,37 @@ static void test_broadcast(void **state)
 	wsc_close(&c[2]);
 }
 
+/* Frames of one loop turn are batched per connection; whichever way they
+ * were sent, they arrive whole and in order, and a frame larger than the
+ * queue limit behind them does not make a reading client a slow consumer. */
+static void test_burst_in_one_turn(void **state)
+{
+	harness *h = *state;
+	size_t big_len = h->wopt.max_queue_bytes + 4096;
+	char want[32];
+	wsc c;
+	frame f;
+
+	wsc_connect(&c, h->port);
+	wsc_text(&c, "burst");
+	for (int i = 0; i < BURST_FRAMES; i++) {
+		snprintf(want, sizeof want, "b%d", i);
+		expect_texts(&c, want);
+	}
+	assert_int_equal(wsc_frame(&c, &f), 0);
+	assert_int_equal(f.op, 0x1);
+	assert_int_equal(f.len, big_len);
+	assert_int_equal(f.data[0], 'z');
+	assert_int_equal(f.data[big_len - 1], 'z');
+	assert_true(wait_for(&h->flood_done, 1, 3000));
+	assert_int_equal(atomic_load(&h->flood_max_queued_ok), 1);
+	/* still open: an echo comes back */
+	wsc_text(&c, "still here");
+	expect_texts(&c, "still here");
+	assert_int_equal(atomic_load(&h->closed), 0);
+	wsc_close(&c);
+}
+
 /* A client that does not read while the server sends is cut off with 1008
  * once its queue passes the limit; what was written stays intact, the
  * close frame follows it, and others are served meanwhile. */
@@ -1148,6 +1217,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_wrong_version, setup_default, teardown),
 	        cmocka_unit_test_setup_teardown(test_bad_handshakes, setup_default, teardown),
 	        cmocka_unit_test_setup_teardown(test_broadcast, setup_default, teardown),
+	        cmocka_unit_test_setup_teardown(test_burst_in_one_turn, setup_default, teardown),
 	        cmocka_unit_test_setup_teardown(test_slow_consumer, setup_default, teardown),
 	        cmocka_unit_test_setup_teardown(test_idle_timeout, setup_tiny_timeouts, teardown),
 	        cmocka_unit_test_setup_teardown(test_pong_keeps_alive, setup_tiny_timeouts, teardown),
