@@ -16,6 +16,7 @@ test('employee app: quiet hours set and cleared from the profile reach the serve
 	await page.getByLabel('Phone number').fill(phone);
 	await page.getByLabel('Your name').fill('Ольга');
 	await page.getByRole('button', { name: 'Get code by SMS' }).click();
+	await page.getByRole('heading', { name: 'Enter the code' }).waitFor(); // the SMS is written by then
 	await page.getByLabel('Code from the SMS').pressSequentially(readSmsCode(srv.dataDir, phone));
 	await page.getByRole('heading', { name: 'Inbox' }).waitFor();
 	const session = await page.evaluate(() => JSON.parse(localStorage.getItem('herald.m.session')));
