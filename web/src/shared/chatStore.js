@@ -177,7 +177,7 @@ export function createChatStore({ api, rt, me }) {
       // Keep what we had only if it joins the new page (no hole in between).
       const minNew = items.length ? items[0].seq : Infinity;
       const maxOld = b.items.length ? b.items[b.items.length - 1].seq : 0;
-      if (maxOld < minNew - 1) b.items = [];
+      if (items.length && maxOld < minNew - 1) b.items = [];
       insertMessages(id, items);
       if (!b.loaded || maxOld < minNew - 1) b.hasMore = r.more;
       b.loaded = true;
@@ -388,6 +388,10 @@ export function createChatStore({ api, rt, me }) {
       const last = b.items.length ? b.items[b.items.length - 1].seq : 0;
       insertMessages(id, [m]);
       if (m.seq > last + 1 && last > 0) catchUp(id); // a hole: fetch what is between
+    } else if (b && b.loading) {
+      // The first page is on its way and may have been read before this message was
+      // committed: keep it, loadLatest merges the page with it.
+      insertMessages(id, [m]);
     } else if (state.outbox[id]) {
       state.outbox[id] = state.outbox[id].filter((o) => o.client_id !== m.client_id);
     }
