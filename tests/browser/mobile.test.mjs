@@ -138,8 +138,16 @@ test('employee: SMS sign-in, ERP notifications in the inbox (loaded and live), c
 
 	// sign out ends the session here
 	await page.getByRole('link', { name: 'Profile' }).click();
-	page.once('dialog', (d) => d.accept());
+	// …after the app's own confirmation (not the browser's confirm()): Escape cancels it
+	page.on('dialog', (d) => page.problems.push(`a native ${d.type()} dialog opened: ${d.message()}`));
 	await page.getByRole('button', { name: 'Sign out' }).click();
+	const ask = page.getByRole('alertdialog', { name: 'Sign out' });
+	await ask.getByText('Sign out on this device?').waitFor();
+	await page.keyboard.press('Escape');
+	await ask.waitFor({ state: 'detached' });
+	assert.ok(await page.evaluate(() => localStorage.getItem('herald.m.session')), 'still signed in after cancelling');
+	await page.getByRole('button', { name: 'Sign out' }).click();
+	await ask.getByRole('button', { name: 'Sign out' }).click();
 	await page.getByRole('heading', { name: 'Sign in' }).waitFor();
 	assert.equal(await page.evaluate(() => localStorage.getItem('herald.m.session')), null);
 	assertNoProblems(page);
