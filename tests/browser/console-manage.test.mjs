@@ -552,10 +552,12 @@ test('console-manage: a send the server never answers fails with a retry button;
 	await anna.goto(`${first.url}/#/login?token=${encodeURIComponent(tokens.anna)}`);
 	await anna.locator('[data-test=chat-search]').waitFor();
 	await openChat(anna, shift.id, 'Shift 4711');
+	// Time stands still from here on (the heartbeat was armed at sign-in, moments ago); a
+	// send needs no timer to go through.
+	await anna.clock.pauseAt(Date.now() + 1000);
 	await say(anna, 'Before the hang');
 
 	// The server hangs (stopped, its socket still open): the message waits, then fails.
-	await anna.clock.pauseAt(Date.now() + 1000);
 	process.kill(first.proc.pid, 'SIGSTOP');
 	t.after(() => {
 		try {
