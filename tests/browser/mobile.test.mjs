@@ -138,8 +138,16 @@ test('employee: SMS sign-in, ERP notifications in the inbox (loaded and live), c
 
 	// sign out ends the session here
 	await page.getByRole('link', { name: 'Profile' }).click();
-	page.once('dialog', (d) => d.accept());
+	// …after the app's own confirmation (not the browser's confirm()): Escape cancels it
+	page.on('dialog', (d) => page.problems.push(`a native ${d.type()} dialog opened: ${d.message()}`));
 	await page.getByRole('button', { name: 'Sign out' }).click();
+	const ask = page.getByRole('alertdialog', { name: 'Sign out' });
+	await ask.getByText('Sign out on this device?').waitFor();
+	await page.keyboard.press('Escape');
+	await ask.waitFor({ state: 'detached' });
+	assert.ok(await page.evaluate(() => localStorage.getItem('herald.m.session')), 'still signed in after cancelling');
+	await page.getByRole('button', { name: 'Sign out' }).click();
+	await ask.getByRole('button', { name: 'Sign out' }).click();
 	await page.getByRole('heading', { name: 'Sign in' }).waitFor();
 	assert.equal(await page.evaluate(() => localStorage.getItem('herald.m.session')), null);
 	assertNoProblems(page);
@@ -200,6 +208,40 @@ test('employee app: manifest, icons, service worker, offline shell and data', as
 		assert.equal(r.headers()['content-type'].split(';')[0], icon.type, icon.src);
 	}
 	assert.ok(manifest.icons.some((i) => i.sizes === '512x512' && i.purpose === 'maskable'));
+
+	// The notification badge the worker names is what Android expects: white on transparent
+	// (Android uses only its alpha), the bubble opaque, the "H" and the corners see-through.
+	const swText = await (await page.request.get(`${srv.url}/m/sw.js`)).text();
+	const badgeSrc = /badge:\s*'([^']+)'/.exec(swText)[1];
+	const badgeRes = await page.request.get(`${srv.url}${badgeSrc}`);
+	assert.equal(badgeRes.status(), 200, badgeSrc);
+	assert.equal(badgeRes.headers()['content-type'], 'image/png');
+	const badge = await page.evaluate(async (src) => {
+		const img = new Image();
+		img.src = src;
+		await img.decode();
+		const c = document.createElement('canvas');
+		c.width = img.naturalWidth;
+		c.height = img.naturalHeight;
+		const g = c.getContext('2d');
+		g.drawImage(img, 0, 0);
+		const d = g.getImageData(0, 0, c.width, c.height).data;
+		let opaque = 0;
+		let clear = 0;
+		let coloured = 0;
+		for (let i = 0; i < d.length; i += 4) {
+			if (d[i + 3] === 0) clear++;
+			else if (d[i] < 250 || d[i + 1] < 250 || d[i + 2] < 250) coloured++;
+			if (d[i + 3] === 255) opaque++;
+		}
+		const alpha = (x, y) => d[(y * c.width + x) * 4 + 3];
+		return { w: c.width, h: c.height, opaque, clear, coloured, corner: alpha(0, 0), bubble: alpha(48, 15), hole: alpha(48, 44) };
+	}, badgeSrc);
+	assert.equal(badge.w, 96);
+	assert.equal(badge.h, 96);
+	assert.equal(badge.coloured, 0, 'every visible pixel of the badge is white');
+	assert.ok(badge.opaque > 96 * 96 * 0.3 && badge.clear > 96 * 96 * 0.2, `a shape on transparency: ${JSON.stringify(badge)}`);
+	assert.deepEqual([badge.corner, badge.bubble, badge.hole], [0, 255, 0], 'corner clear, bubble opaque, the H cut out');
 
 	// the worker controls the app and keeps the user's token for push acks
 	const sw = await page.evaluate(async () => {

@@ -155,7 +155,7 @@ async function onPush(event) {
     tag: d.chat ? 'chat-' + d.chat : undefined,
     renotify: !!d.chat,
     icon: '/m/icon-192.png',
-    badge: '/m/badge-72.png',
+    badge: '/m/badge-96.png',
     timestamp: Date.now(),
     data: { chat: d.chat || null, seq: d.seq || null, delivery: d.delivery || null },
   }).catch(() => null);
