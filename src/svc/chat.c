@@ -858,8 +858,11 @@ static int op_me(store_conn *c, svc_call *k)
 	if (rc)
 		return rc;
 	json_t *tj = json_pack("{s:s,s:s,s:s}", "inn", t.inn, "name", t.short_name, "full_name", t.full_name);
+	/* What clients need to validate before sending (the composer's counter). */
+	const svc_settings *st = &k->svc_->settings;
+	json_t *lj = json_pack("{s:i,s:i}", "text_max", st->text_max, "title_max", st->title_max);
 	if (k->is_server) {
-		k->result = json_pack("{s:s,s:o}", "kind", "server", "tenant", tj);
+		k->result = json_pack("{s:s,s:o,s:o}", "kind", "server", "tenant", tj, "limits", lj);
 		return 0;
 	}
 	store_user u;
@@ -867,16 +870,18 @@ static int op_me(store_conn *c, svc_call *k)
 	if ((rc = store_user_by_id(c, k->tenant_id, k->user_id, &u)) != 0 ||
 	    (rc = load_user_ext_json(c, k, &u, &uj)) != 0) {
 		json_decref(tj);
+		json_decref(lj);
 		return rc;
 	}
 	store_quiet q;
 	if ((rc = store_quiet_get(c, k->tenant_id, k->user_id, &q)) != 0) {
 		json_decref(tj);
 		json_decref(uj);
+		json_decref(lj);
 		return rc;
 	}
 	json_object_set_new(uj, "quiet_hours", quiet_json(&q));
-	k->result = json_pack("{s:s,s:o,s:o}", "kind", "user", "tenant", tj, "user", uj);
+	k->result = json_pack("{s:s,s:o,s:o,s:o}", "kind", "user", "tenant", tj, "user", uj, "limits", lj);
 	return 0;
 }
 

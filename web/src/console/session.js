@@ -43,7 +43,7 @@ export const chat = shallowRef(null); // { rt, store }
 export function startChat() {
   if (chat.value || !session.user) return chat.value;
   const rt = createRealtime({ getToken: () => session.user && session.user.token });
-  const store = createChatStore({ api: userApi, rt, me: session.user.me.user });
+  const store = createChatStore({ api: userApi, rt, me: session.user.me.user, limits: session.user.me.limits });
   rt.on('unauthorized', () => endUser('expired'));
   // The list is loaded at once (to show something) and again after the first hello: events
   // between the REST answer and the start of the stream would otherwise be missed. Later

@@ -151,7 +151,7 @@ class HeraldChat extends HTMLElement {
       ]);
       if (!this._app) return; // torn down meanwhile
       const rt = createRealtime({ baseUrl: server, getToken: () => token });
-      const store = createChatStore({ api, rt, me: me.user });
+      const store = createChatStore({ api, rt, me: me.user, limits: me.limits });
       store.upsertChat(chat);
       let first = true;
       rt.on('hello', () => {

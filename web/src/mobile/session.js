@@ -109,7 +109,7 @@ export const chat = shallowRef(null); // { rt, store }
 export function startChat() {
   if (chat.value || !session.user) return chat.value;
   const rt = createRealtime({ getToken: () => session.user && session.user.token });
-  const store = createChatStore({ api, rt, me: session.user.me && session.user.me.user });
+  const store = createChatStore({ api, rt, me: session.user.me && session.user.me.user, limits: session.user.me && session.user.me.limits });
   rt.on('unauthorized', () => signOut('expired'));
   let first = true;
   rt.on('hello', () => {

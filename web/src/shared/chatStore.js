@@ -25,7 +25,9 @@ function loadDrafts() {
   }
 }
 
-export function createChatStore({ api, rt, me }) {
+export function createChatStore({ api, rt, me, limits }) {
+  // The server's own limit (GET /api/v2/me "limits"), 4000 characters when it does not say.
+  const textMax = (limits && limits.text_max) || TEXT_MAX;
   const state = reactive({
     me: me || null, // the user object
     chats: {}, // id -> chat (ChatListItem fields)
@@ -580,5 +582,6 @@ export function createChatStore({ api, rt, me }) {
       offs.forEach((f) => f());
     },
     TEXT_MAX,
+    textMax,
   };
 }
