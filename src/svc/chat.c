@@ -1022,9 +1022,12 @@ static int drop_member(store_conn *c, svc_call *k, const store_chat *ch, const s
 		return rc;
 	int64_t now = htime_now_ms();
 	if (ch->kind[0] == 'g') {
+		/* "left" when the member went on their own, "removed" when someone
+		 * (an admin, the host's roster) took them out. */
+		bool left = !k->is_server && k->user_id == u->id;
 		store_msg sm = {.chat_id = ch->id,
 		                .kind = "system",
-		                .title = "member_removed",
+		                .title = left ? "member_left" : "member_removed",
 		                .body = u->name,
 		                .created_at = now};
 		if ((rc = store_msg_insert(c, k->tenant_id, &sm)) != 0)

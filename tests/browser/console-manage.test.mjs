@@ -373,7 +373,7 @@ test('console-manage: a group chat made with the people picker (directory); memb
 	await ask.waitFor({ state: 'detached' });
 	await panel.locator('[data-test=members] li', { hasText: 'Maria Rossi' }).waitFor({ state: 'detached' });
 	assert.deepEqual(await memberIds(a, chatId), ['anna', 'lukas', 'piotr']);
-	await piotr.locator('[data-test=system-message]', { hasText: 'Maria Rossi left the chat' }).waitFor();
+	await piotr.locator('[data-test=system-message]', { hasText: 'Maria Rossi was removed from the chat' }).waitFor();
 	const mariaList = okv2(await a.call('GET', '/api/v2/chats', { token: tokens.maria }), 'maria chats');
 	assert.ok(!mariaList.items.some((c) => c.id === chatId), 'Maria no longer sees the chat');
 

@@ -77,7 +77,8 @@ export default {
   'msg.unreadList': 'Noch nicht gelesen',
 
   'system.member_added': '{name} ist dem Chat beigetreten',
-  'system.member_removed': '{name} hat den Chat verlassen',
+  'system.member_left': '{name} hat den Chat verlassen',
+  'system.member_removed': '{name} wurde aus dem Chat entfernt',
 
   'composer.label': 'Nachricht',
   'composer.placeholder': 'Nachricht schreiben…',

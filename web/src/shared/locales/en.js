@@ -78,7 +78,8 @@ export default {
   'msg.unreadList': 'Not read yet',
 
   'system.member_added': '{name} joined the chat',
-  'system.member_removed': '{name} left the chat',
+  'system.member_left': '{name} left the chat',
+  'system.member_removed': '{name} was removed from the chat',
 
   'composer.label': 'Message',
   'composer.placeholder': 'Write a message…',

@@ -77,7 +77,8 @@ export default {
   'msg.unreadList': 'Jeszcze nie przeczytali',
 
   'system.member_added': '{name} dołącza do czatu',
-  'system.member_removed': '{name} opuszcza czat',
+  'system.member_left': '{name} opuszcza czat',
+  'system.member_removed': '{name} – usunięto z czatu',
 
   'composer.label': 'Wiadomość',
   'composer.placeholder': 'Napisz wiadomość…',

@@ -77,7 +77,8 @@ export default {
   'msg.unreadList': 'Ещё не прочитали',
 
   'system.member_added': '{name} присоединяется к чату',
-  'system.member_removed': '{name} покидает чат',
+  'system.member_left': '{name} покидает чат',
+  'system.member_removed': '{name} удалён(а) из чата',
 
   'composer.label': 'Сообщение',
   'composer.placeholder': 'Напишите сообщение…',
