@@ -627,3 +627,27 @@ test('bad input: every parameter of messages, sending and stats has a stable err
 	assert.deepEqual(okv2(await cb('GET', '/api/v2/cabinet/employees')), { items: [], next_cursor: null });
 	errv2(await cb('POST', '/api/v2/cabinet/messages', { body: { to: 'all', title: 'T', text: 'x' } }), 422, 'no_recipients', 'all of nobody');
 });
+
+test('cabinet: a message read in the app counts as read even when the employee has no push device', async (t) => {
+	const { serverFor, setupTenant, sendMessage } = await import('./lib/harness.mjs');
+	const srv = await serverFor(t);
+	const tn = await setupTenant(srv, { staff: 1 });
+	const e = tn.employees[0];
+	const sess = await signIn(srv, tn.inn);
+	const c = cab(srv, sess.token);
+	await sendMessage(srv, tn, e.staffid, 'Shift', 'Moved to 7:00');
+	let list = okv2(await c('GET', '/api/v2/cabinet/messages'), 'list');
+	assert.equal(list.items[0].status, 'failed');
+	assert.equal(list.items[0].failed_reason, 'no_device');
+	// the employee opens the inbox in the app (no notifications allowed: no device)
+	const inbox = okv2(await api(srv, 'GET', '/api/v2/chats', { token: e.apitoken }), 'chats').items.find((x) => x.type === 'inbox');
+	okv2(await api(srv, 'POST', `/api/v2/chats/${inbox.id}/read`, { token: e.apitoken, body: { seq: inbox.last_seq } }), 'read');
+	list = okv2(await c('GET', '/api/v2/cabinet/messages'), 'list after reading');
+	assert.equal(list.items[0].status, 'read');
+	assert.equal(list.items[0].failed_reason, null);
+	assert.equal(okv2(await c('GET', '/api/v2/cabinet/messages?status=read'), 'filter').total, 1);
+	assert.equal(okv2(await c('GET', `/api/v2/cabinet/messages/${list.items[0].id}`), 'detail').status, 'read');
+	const stats = okv2(await c('GET', '/api/v2/cabinet/stats'), 'stats');
+	assert.equal(stats.totals.read, 1);
+	assert.equal(stats.totals.failed, 0);
+});

@@ -25,7 +25,14 @@
 
 #define RANK_CASE(col)                                                                                                 \
 	"CASE " col " WHEN 'read' THEN 4 WHEN 'delivered' THEN 3 WHEN 'sent' THEN 2 WHEN 'queued' THEN 1 ELSE 0 END"
-#define RANK_SQL  "coalesce((SELECT max(" RANK_CASE("d.status") ") FROM deliveries d WHERE d.message_id = m.id), 0)"
+/* An employee who read the message in the app has read it, whether or not a
+ * device of theirs was pushed (a PWA without notifications has none). */
+#define READ_RANK_SQL                                                                                                  \
+	"coalesce((SELECT 4 FROM chats rc JOIN chat_members rm ON rm.chat_id = rc.id AND rm.user_id = rc.owner_id "    \
+	"WHERE rc.id = m.chat_id AND rm.last_read_seq >= m.seq), 0)"
+#define RANK_SQL                                                                                                       \
+	"max(coalesce((SELECT max(" RANK_CASE(                                                                         \
+	        "d.status") ") FROM deliveries d WHERE d.message_id = m.id), 0), " READ_RANK_SQL ")"
 #define MSG_SCOPE "m.tenant_id = ?1 AND m.kind = 'notification' AND m.deleted_at IS NULL"
 
 /* ---- tenants ------------------------------------------------------------------------- */
@@ -231,8 +238,8 @@ int store_cabinet_devices(store_conn *c, int64_t tenant_id, int64_t user_id,
 /* One message with its employee and the summary of its deliveries. */
 static const char detail_sql[] =
         "SELECT m.id, m.chat_id, m.seq, m.created_at, m.title, m.body, m.urgent, u.staff_id, u.name, "
-        "coalesce(u.phone, ''), max(" RANK_CASE(
-                "d.status") "), coalesce(min(d.sent_at), 0), "
+        "coalesce(u.phone, ''), max(coalesce(max(" RANK_CASE(
+                "d.status") "), 0), " READ_RANK_SQL "), coalesce(min(d.sent_at), 0), "
                             "coalesce(min(d.delivered_at), 0), coalesce(min(d.read_at), 0), "
                             "max(CASE WHEN d.status = 'failed' THEN coalesce(d.reason, 'failed') END), count(d.id) "
                             "FROM messages m JOIN chats ch ON ch.id = m.chat_id AND ch.kind = 'inbox' "
