@@ -1788,12 +1788,10 @@ static int op_msg_post(store_conn *c, svc_call *k)
 	               .created_at = htime_now_ms()};
 	rc = store_msg_insert(c, k->tenant_id, &m);
 	if (rc == 0 && sender) {
-		/* Posting means having read up to here. */
-		store_member self;
-		if ((rc = store_member_get(c, k->tenant_id, ch.id, sender, &self)) == 0) {
-			self.last_read_seq = m.seq;
-			rc = store_member_update(c, k->tenant_id, &self);
-		}
+		/* Posting means having read up to here. me is the sender's row,
+		 * read in this job (the caller's, or the one the host posts for). */
+		me.last_read_seq = m.seq;
+		rc = store_member_update(c, k->tenant_id, &me);
 	}
 	int queued = 0;
 	if (rc == 0)
