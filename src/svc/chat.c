@@ -1808,7 +1808,12 @@ static int op_msg_post(store_conn *c, svc_call *k)
 		 * the answer (M, from its offset in the event). */
 		name_cache nc = {0};
 		const char *pub, *name;
-		sender_info(c, k->tenant_id, m.sender_id, &nc, &pub, &name);
+		if (m.sender_id && m.sender_id == k->user_id) { /* the caller: resolved in this job */
+			pub = k->user_public;
+			name = k->user_name;
+		} else { /* the system (null), or a member the host posts for */
+			sender_info(c, k->tenant_id, m.sender_id, &nc, &pub, &name);
+		}
 		rc = hbuf_puts(&b, "{\"type\":\"message\",\"message\":") ? HERR_NOMEM
 		     : msg_json_write(&b, &m, pub, name, mentions_s ? mentions_s : "[]", att_s ? att_s : "[]")
 		             ? HERR_NOMEM

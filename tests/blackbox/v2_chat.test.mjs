@@ -705,6 +705,17 @@ test('a posted message is one object: the REST answer, the /ws ack, the event an
 	}
 	const last = (await okv2(await api(srv, 'GET', `/api/v2/chats/${g.id}/messages?limit=50`, { token: tok.carol }), 'history')).items;
 	assert.deepEqual(last.find((x) => x.text === texts[3] && x.client_id === 'c-3').mentions, ['bob', 'carol']);
+	// the host posts as the system (no sender) and for a member
+	const sys = await a.post(g.id, 'from the system');
+	assert.equal(sys.sender, null);
+	assert.equal(sys.sender_name, null);
+	const forBob = await a.post(g.id, 'for bob', { sender: 'bob', title: 'T' });
+	assert.equal(forBob.sender, 'bob');
+	assert.equal(forBob.sender_name, 'Name bob');
+	assert.equal(forBob.title, 'T');
+	const after = (await okv2(await api(srv, 'GET', `/api/v2/chats/${g.id}/messages?limit=50`, { token: tok.carol }), 'history')).items;
+	assert.deepEqual(after.find((x) => x.seq === sys.seq), sys);
+	assert.deepEqual(after.find((x) => x.seq === forBob.seq), forBob);
 	// a retried send with the same client_id answers with the first message (built from the database)
 	const again = okv2(await api(srv, 'POST', `/api/v2/chats/${g.id}/messages`, { token: tok.alice, body: { text: texts[1], client_id: 'c-1', reply_to: 1 } }), 'retry');
 	assert.deepEqual(again, last.find((x) => x.client_id === 'c-1'));
