@@ -523,7 +523,7 @@ static int resolve(store_conn *c, svc_call *k)
 	}
 	if (rc != HERR_NOT_FOUND)
 		return rc;
-	int64_t tid = 0, uid = 0;
+	int64_t tid = 0;
 	/* A company cabinet session acts as the tenant's server caller. */
 	rc = store_cabinet_session_lookup(c, h, htime_now_ms(), &tid);
 	if (rc == 0 && (rc = store_tenant_by_id(c, tid, &t)) == 0) {
@@ -535,21 +535,20 @@ static int resolve(store_conn *c, svc_call *k)
 	}
 	if (rc != HERR_NOT_FOUND)
 		return rc;
-	rc = store_session_lookup(c, h, htime_now_ms(), &tid, &uid);
+	/* A user's session: session, user and tenant in one query (this runs
+	 * for every message a user sends). */
+	store_user u;
+	store_user_ext x;
+	char inn[STORE_INN_MAX];
+	rc = store_session_user(c, h, htime_now_ms(), &u, &x, inn);
 	if (rc == HERR_NOT_FOUND)
 		return fail(k, HERR_UNAUTHORIZED, NULL);
 	if (rc != 0)
 		return rc;
-	store_user u;
-	store_user_ext x;
-	if ((rc = store_user_by_id(c, tid, uid, &u)) != 0 || (rc = store_user_ext_get(c, tid, uid, &x)) != 0)
-		return rc == HERR_NOT_FOUND ? fail(k, HERR_UNAUTHORIZED, NULL) : rc;
 	if (!x.active)
 		return fail(k, HERR_UNAUTHORIZED, "user deactivated");
-	if ((rc = store_tenant_by_id(c, tid, &t)) != 0)
-		return rc;
-	k->tenant_id = tid;
-	scopy(k->tenant_inn, sizeof k->tenant_inn, t.inn);
+	k->tenant_id = u.tenant_id;
+	scopy(k->tenant_inn, sizeof k->tenant_inn, inn);
 	set_caller_user(k, &u);
 	return 0;
 }
