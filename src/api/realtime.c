@@ -445,6 +445,26 @@ static void reply(rt_call *c)
 		send_error(c->s, c->id, c->k.err, c->k.err_detail[0] ? c->k.err_detail : NULL);
 		return;
 	}
+	if (c->k.result_json) {
+		/* A posted message, serialised on the writer: spliced in as it is. */
+		if (c->s->gone)
+			return;
+		hbuf b = HBUF_INIT;
+		char *id = c->id ? json_dumps(c->id, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+		int rc = hbuf_puts(&b, "{\"v\":1,\"type\":\"ack\"");
+		if (rc == 0 && id)
+			rc = hbuf_puts(&b, ",\"id\":") || hbuf_puts(&b, id);
+		if (rc == 0)
+			rc = hbuf_puts(&b, ",\"result\":") || hbuf_append(&b, c->k.result_json, c->k.result_json_len) ||
+			     hbuf_putc(&b, '}');
+		if (rc == 0)
+			ws_send_text(c->s->ws, b.data, b.len);
+		else
+			send_error(c->s, c->id, HERR_NOMEM, NULL);
+		free(id);
+		hbuf_free(&b);
+		return;
+	}
 	json_t *o = json_pack("{s:i,s:s}", "v", 1, "type", "ack");
 	if (c->id)
 		json_object_set(o, "id", c->id);

@@ -60,6 +60,11 @@ static void v2_done(svc_call *k)
 		api_send_error(c->req, k->err, k->err_detail[0] ? k->err_detail : NULL, k->retry_after_s);
 	} else if (k->status == 204) {
 		http_respond(c->req, 204, NULL, NULL, 0, NULL);
+	} else if (k->result_json) {
+		char *body = k->result_json;
+		k->result_json = NULL;
+		http_respond_owned(c->req, k->status ? k->status : 200, "application/json; charset=utf-8", body,
+		                   k->result_json_len, NULL);
 	} else {
 		json_t *r = k->result;
 		k->result = NULL;

@@ -179,6 +179,11 @@ int store_session_insert(store_conn *c, int64_t tenant_id, int64_t user_id, cons
 /* Finds a live session; HERR_NOT_FOUND when unknown or expired. */
 int store_session_lookup(store_conn *c, const uint8_t token_hash[STORE_TOKEN_HASH], int64_t now, int64_t *tenant_id,
                          int64_t *user_id);
+struct store_user_ext;
+/* The same, with the session's user (both parts) and its tenant's INN in one
+ * query: what every request of a signed-in user resolves first. */
+int store_session_user(store_conn *c, const uint8_t token_hash[STORE_TOKEN_HASH], int64_t now, store_user *u,
+                       struct store_user_ext *x, char inn[STORE_INN_MAX]);
 
 /* ---- SMS codes ------------------------------------------------------------- */
 

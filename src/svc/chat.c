@@ -34,6 +34,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/buf.h"
 #include "core/codec.h"
 #include "core/jwt.h"
 #include "core/log.h"
@@ -193,6 +194,17 @@ static int push_event(svc_call *k, int64_t pos, int64_t chat_id, int64_t user_id
 	return 0;
 }
 
+/* Appends an event whose payload is serialised already ({"type":…,…}). */
+static int emit_json(store_conn *c, svc_call *k, int64_t chat_id, int64_t user_id, int64_t subject, int64_t ref,
+                     const char *type, const char *payload)
+{
+	int64_t pos = 0;
+	int rc = store_event_append(c, k->tenant_id, chat_id, user_id, type, payload, htime_now_ms(), &pos);
+	if (rc == 0)
+		rc = push_event(k, pos, chat_id, user_id, subject, ref, type, payload);
+	return rc;
+}
+
 /* Appends an event to the log (audience: a chat's members or one user) and
  * queues its frame for delivery after commit. Takes ownership of obj. */
 static int emit(store_conn *c, svc_call *k, int64_t chat_id, int64_t user_id, int64_t subject, const char *type,
@@ -220,10 +232,7 @@ static int emit(store_conn *c, svc_call *k, int64_t chat_id, int64_t user_id, in
 	json_decref(ordered);
 	if (!payload)
 		return HERR_NOMEM;
-	int64_t pos = 0;
-	int rc = store_event_append(c, k->tenant_id, chat_id, user_id, type, payload, htime_now_ms(), &pos);
-	if (rc == 0)
-		rc = push_event(k, pos, chat_id, user_id, subject, ref, type, payload);
+	int rc = emit_json(c, k, chat_id, user_id, subject, ref, type, payload);
 	free(payload);
 	return rc;
 }
@@ -337,6 +346,54 @@ static json_t *msg_json(store_conn *c, int64_t tenant_id, const store_msg *m, na
 	json_object_set_new(o, "edited_at", iso(m->edited_at));
 	json_object_set_new(o, "deleted", json_boolean(m->deleted_at != 0));
 	return o;
+}
+
+static int put_i64(hbuf *b, int64_t v)
+{
+	char t[24];
+	char *p = t + sizeof t;
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+	do
+		*--p = (char)('0' + u % 10);
+	while (u /= 10);
+	if (v < 0)
+		*--p = '-';
+	return hbuf_append(b, p, (size_t)(t + sizeof t - p));
+}
+
+static int put_str(hbuf *b, const char *s)
+{
+	return s ? hbuf_json_str(b, s, strlen(s)) : hbuf_puts(b, "null");
+}
+
+static int put_iso(hbuf *b, int64_t ms)
+{
+	if (ms <= 0)
+		return hbuf_puts(b, "null");
+	char t[32];
+	htime_format_iso(ms, 0, t);
+	return put_str(b, t);
+}
+
+/* The new message as msg_json would build it, written straight into b, for
+ * the hot path of a post (the event payload and the answer): no jansson tree
+ * built, dumped and freed on the writer thread. mentions and attachments are
+ * JSON arrays already. Keys in msg_json's order. */
+static int msg_json_write(hbuf *b, const store_msg *m, const char *pub, const char *name, const char *mentions,
+                          const char *attachments)
+{
+	int rc = hbuf_puts(b, "{\"chat\":") || put_i64(b, m->chat_id) || hbuf_puts(b, ",\"seq\":") ||
+	         put_i64(b, m->seq) || hbuf_puts(b, ",\"id\":") || put_i64(b, m->id) || hbuf_puts(b, ",\"kind\":") ||
+	         put_str(b, m->kind ? m->kind : "text") || hbuf_puts(b, ",\"sender\":") || put_str(b, pub) ||
+	         hbuf_puts(b, ",\"sender_name\":") || put_str(b, name) || hbuf_puts(b, ",\"title\":") ||
+	         put_str(b, m->title ? m->title : "") || hbuf_puts(b, ",\"text\":") ||
+	         put_str(b, m->body ? m->body : "") || hbuf_puts(b, ",\"client_id\":") || put_str(b, m->client_id) ||
+	         hbuf_puts(b, ",\"reply_to\":") || (m->reply_to ? put_i64(b, m->reply_to) : hbuf_puts(b, "null")) ||
+	         hbuf_puts(b, ",\"mentions\":") || hbuf_puts(b, mentions) || hbuf_puts(b, ",\"attachments\":") ||
+	         hbuf_puts(b, attachments) || hbuf_puts(b, ",\"created_at\":") || put_iso(b, m->created_at) ||
+	         hbuf_puts(b, ",\"edited_at\":") || put_iso(b, m->edited_at) || hbuf_puts(b, ",\"deleted\":") ||
+	         hbuf_puts(b, m->deleted_at ? "true}" : "false}");
+	return rc ? HERR_NOMEM : 0;
 }
 
 /* ---- who is calling ---------------------------------------------------------------------- */
@@ -466,7 +523,7 @@ static int resolve(store_conn *c, svc_call *k)
 	}
 	if (rc != HERR_NOT_FOUND)
 		return rc;
-	int64_t tid = 0, uid = 0;
+	int64_t tid = 0;
 	/* A company cabinet session acts as the tenant's server caller. */
 	rc = store_cabinet_session_lookup(c, h, htime_now_ms(), &tid);
 	if (rc == 0 && (rc = store_tenant_by_id(c, tid, &t)) == 0) {
@@ -478,21 +535,20 @@ static int resolve(store_conn *c, svc_call *k)
 	}
 	if (rc != HERR_NOT_FOUND)
 		return rc;
-	rc = store_session_lookup(c, h, htime_now_ms(), &tid, &uid);
+	/* A user's session: session, user and tenant in one query (this runs
+	 * for every message a user sends). */
+	store_user u;
+	store_user_ext x;
+	char inn[STORE_INN_MAX];
+	rc = store_session_user(c, h, htime_now_ms(), &u, &x, inn);
 	if (rc == HERR_NOT_FOUND)
 		return fail(k, HERR_UNAUTHORIZED, NULL);
 	if (rc != 0)
 		return rc;
-	store_user u;
-	store_user_ext x;
-	if ((rc = store_user_by_id(c, tid, uid, &u)) != 0 || (rc = store_user_ext_get(c, tid, uid, &x)) != 0)
-		return rc == HERR_NOT_FOUND ? fail(k, HERR_UNAUTHORIZED, NULL) : rc;
 	if (!x.active)
 		return fail(k, HERR_UNAUTHORIZED, "user deactivated");
-	if ((rc = store_tenant_by_id(c, tid, &t)) != 0)
-		return rc;
-	k->tenant_id = tid;
-	scopy(k->tenant_inn, sizeof k->tenant_inn, t.inn);
+	k->tenant_id = u.tenant_id;
+	scopy(k->tenant_inn, sizeof k->tenant_inn, inn);
 	set_caller_user(k, &u);
 	return 0;
 }
@@ -1716,7 +1772,18 @@ static int op_msg_post(store_conn *c, svc_call *k)
 		json_object_set_new(extra, "attachments", list);
 	}
 	char *extra_s = json_dumps(extra, JSON_COMPACT);
+	/* The arrays as they go into the message JSON below. */
+	json_t *att_list = json_object_get(extra, "attachments");
+	size_t n_mentions = json_array_size(mentions), n_att = json_array_size(att_list);
+	char *mentions_s = n_mentions ? json_dumps(mentions, JSON_COMPACT) : NULL;
+	char *att_s = n_att ? json_dumps(att_list, JSON_COMPACT) : NULL;
 	json_decref(extra);
+	if (!extra_s || (n_mentions && !mentions_s) || (n_att && !att_s)) {
+		free(extra_s);
+		free(mentions_s);
+		free(att_s);
+		return HERR_NOMEM;
+	}
 	store_msg m = {.chat_id = ch.id,
 	               .sender_id = sender,
 	               .kind = strcmp(ch.kind, "inbox") == 0 ? "notification" : "text",
@@ -1728,40 +1795,57 @@ static int op_msg_post(store_conn *c, svc_call *k)
 	               .created_at = htime_now_ms()};
 	rc = store_msg_insert(c, k->tenant_id, &m);
 	if (rc == 0 && sender) {
-		/* Posting means having read up to here. */
-		store_member self;
-		if ((rc = store_member_get(c, k->tenant_id, ch.id, sender, &self)) == 0) {
-			self.last_read_seq = m.seq;
-			rc = store_member_update(c, k->tenant_id, &self);
-		}
-	}
-	if (rc) {
-		free(extra_s);
-		return rc;
+		/* Posting means having read up to here. me is the sender's row,
+		 * read in this job (the caller's, or the one the host posts for). */
+		me.last_read_seq = m.seq;
+		rc = store_member_update(c, k->tenant_id, &me);
 	}
 	int queued = 0;
-	if ((rc = store_delivery_enqueue_chat(c, k->tenant_id, m.id, ch.id, sender, m.created_at, k->svc_->push_kinds,
-	                                      &queued)) != 0) {
-		free(extra_s);
-		return rc;
-	}
-	if (urgent == 1) {
+	if (rc == 0)
+		rc = store_delivery_enqueue_chat(c, k->tenant_id, m.id, ch.id, sender, m.created_at,
+		                                 k->svc_->push_kinds, &queued);
+	if (rc == 0 && urgent == 1) {
 		int64_t after = svc_sms_fallback_ms(k->svc_);
-		if ((rc = store_sms_fallback_add(c, k->tenant_id, m.id, ch.id, sender, 0,
-		                                 after ? m.created_at + after : 0, &queued)) != 0) {
-			free(extra_s);
-			return rc;
-		}
+		rc = store_sms_fallback_add(c, k->tenant_id, m.id, ch.id, sender, 0, after ? m.created_at + after : 0,
+		                            &queued);
 	}
-	name_cache nc = {0};
-	json_t *mj = msg_json(c, k->tenant_id, &m, &nc);
+	hbuf b = HBUF_INIT;
+	if (rc == 0) {
+		/* One string serves the event ({"type":"message","message":M}) and
+		 * the answer (M, from its offset in the event). */
+		name_cache nc = {0};
+		const char *pub, *name;
+		if (m.sender_id && m.sender_id == k->user_id) { /* the caller: resolved in this job */
+			pub = k->user_public;
+			name = k->user_name;
+		} else { /* the system (null), or a member the host posts for */
+			sender_info(c, k->tenant_id, m.sender_id, &nc, &pub, &name);
+		}
+		rc = hbuf_puts(&b, "{\"type\":\"message\",\"message\":") ? HERR_NOMEM
+		     : msg_json_write(&b, &m, pub, name, mentions_s ? mentions_s : "[]", att_s ? att_s : "[]")
+		             ? HERR_NOMEM
+		     : hbuf_putc(&b, '}') ? HERR_NOMEM
+		                          : 0;
+	}
 	free(extra_s);
-	if ((rc = emit(c, k, ch.id, 0, 0, "message", json_pack("{s:O}", "message", mj))) != 0) {
-		json_decref(mj);
+	free(mentions_s);
+	free(att_s);
+	if (rc == 0)
+		rc = emit_json(c, k, ch.id, 0, 0, 0, "message", b.data);
+	if (rc != 0) {
+		hbuf_free(&b);
 		return rc;
 	}
+	static const size_t head = sizeof "{\"type\":\"message\",\"message\":" - 1;
+	size_t len = 0;
+	char *all = hbuf_steal(&b, &len);
+	if (!all)
+		return HERR_NOMEM;
+	memmove(all, all + head, len - head - 1);
+	all[len - head - 1] = '\0';
 	k->status = 201;
-	k->result = mj;
+	k->result_json = all;
+	k->result_json_len = len - head - 1;
 	return 0;
 }
 
@@ -2643,8 +2727,19 @@ static int op_webhook_delete(store_conn *c, svc_call *k)
 int svc_chat_emit_message(store_conn *c, svc_call *k, const store_msg *m)
 {
 	name_cache nc = {0};
-	return emit(c, k, m->chat_id, 0, 0, "message",
-	            json_pack("{s:o}", "message", msg_json(c, k->tenant_id, m, &nc)));
+	if (m->extra) /* mentions or attachments: through jansson */
+		return emit(c, k, m->chat_id, 0, 0, "message",
+		            json_pack("{s:o}", "message", msg_json(c, k->tenant_id, m, &nc)));
+	/* The /api/v1 inbox message (the createmessage hot path): by hand. */
+	const char *pub, *name;
+	sender_info(c, k->tenant_id, m->sender_id, &nc, &pub, &name);
+	hbuf b = HBUF_INIT;
+	int rc = hbuf_puts(&b, "{\"type\":\"message\",\"message\":") || msg_json_write(&b, m, pub, name, "[]", "[]") ||
+	                         hbuf_putc(&b, '}')
+	                 ? HERR_NOMEM
+	                 : emit_json(c, k, m->chat_id, 0, 0, 0, "message", b.data);
+	hbuf_free(&b);
+	return rc;
 }
 
 int svc_chat_emit_created(store_conn *c, svc_call *k, int64_t chat_id, int64_t user_id)
@@ -2891,6 +2986,8 @@ static void v2_done(void *arg, int rc)
 	if (k->err != 0) {
 		json_decref(k->result);
 		k->result = NULL;
+		free(k->result_json);
+		k->result_json = NULL;
 	}
 	k->done(k);
 }
@@ -2921,6 +3018,9 @@ void svc_call_free_results(svc_call *k)
 {
 	json_decref(k->result);
 	k->result = NULL;
+	free(k->result_json);
+	k->result_json = NULL;
+	k->result_json_len = 0;
 	for (size_t i = 0; i < k->event_count; i++)
 		free(k->events[i].frame);
 	free(k->events);

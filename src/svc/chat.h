@@ -141,6 +141,11 @@ struct svc_call {
 	int retry_after_s; /* with HERR_RATE_LIMITED */
 	int status;        /* 200, or 201 when something was created */
 	json_t *result;    /* owned by the call; freed by svc_call_free */
+	/* Instead of result: the answer already serialised (a posted message,
+	 * written by hand on the writer, which builds no jansson tree for it).
+	 * Owned by the call; a caller may take it (and set it to NULL). */
+	char *result_json;
+	size_t result_json_len;
 	bool is_server;
 	bool cabinet; /* the server caller signed in through the cabinet (a cabinet session) */
 	int64_t tenant_id;

@@ -673,3 +673,50 @@ test('reads stay fresh after GET …/reads (no stale snapshot on the reader thre
 	const staleLists = lists.map((p) => okv2(p, 'list').items[0]).filter((c) => c.last_seq !== m2.seq);
 	assert.equal(staleLists.length, 0, `${staleLists.length} of 24 chat lists are stale`);
 });
+
+test('a posted message is one object: the REST answer, the /ws ack, the event and the history agree, whatever the text', async (t) => {
+	const { srv, a } = await world(t);
+	const tok = await trio(a);
+	const g = okv2(await api(srv, 'POST', '/api/v2/chats', { token: tok.alice, body: { type: 'group', title: 'J', members: ['bob', 'carol'] } }), 'group', 201);
+	const wsA = await wsConnect(t, srv, { token: tok.alice });
+	const wsB = await wsConnect(t, srv, { token: tok.bob });
+	const texts = ['plain', 'quotes " and \\ backslash\nnew line\ttab \u0001 control', 'кириллица, emoji 🚚, \u2028 line separator, </script>', '@bob and @carol. mail x@bob.ru'];
+	for (const [i, text] of texts.entries()) {
+		// REST, with title (ignored for a user), client_id and reply_to
+		const m = okv2(await api(srv, 'POST', `/api/v2/chats/${g.id}/messages`, { token: tok.alice, body: { text, client_id: `c-${i}`, reply_to: i } }), 'post', 201);
+		assert.equal(m.text, text);
+		assert.equal(m.client_id, `c-${i}`);
+		assert.equal(m.reply_to, i === 0 ? null : i);
+		const ev = await wsB.next((f) => f.type === 'message' && f.message.seq === m.seq);
+		assert.deepEqual(ev.message, m, 'the event carries the same message');
+		const items = (await okv2(await api(srv, 'GET', `/api/v2/chats/${g.id}/messages?limit=50`, { token: tok.carol }), 'history')).items;
+		assert.deepEqual(items.find((x) => x.seq === m.seq), m, 'the history builds the same message');
+		// /ws send: the ack's result is the same object again
+		wsA.send({ type: 'send', id: { n: i, s: 'x"y' }, chat: g.id, text });
+		const ack = await wsA.next((f) => (f.type === 'ack' || f.type === 'error') && f.id && f.id.n === i);
+		assert.equal(ack.type, 'ack', JSON.stringify(ack));
+		assert.deepEqual(ack.id, { n: i, s: 'x"y' }, 'the request id comes back as it was');
+		const ev2 = await wsB.next((f) => f.type === 'message' && f.message.seq === ack.result.seq);
+		assert.deepEqual(ev2.message, ack.result);
+		assert.equal(ack.result.client_id, null);
+		assert.equal(ack.result.sender, 'alice');
+		assert.equal(ack.result.deleted, false);
+		assert.equal(ack.result.edited_at, null);
+	}
+	const last = (await okv2(await api(srv, 'GET', `/api/v2/chats/${g.id}/messages?limit=50`, { token: tok.carol }), 'history')).items;
+	assert.deepEqual(last.find((x) => x.text === texts[3] && x.client_id === 'c-3').mentions, ['bob', 'carol']);
+	// the host posts as the system (no sender) and for a member
+	const sys = await a.post(g.id, 'from the system');
+	assert.equal(sys.sender, null);
+	assert.equal(sys.sender_name, null);
+	const forBob = await a.post(g.id, 'for bob', { sender: 'bob', title: 'T' });
+	assert.equal(forBob.sender, 'bob');
+	assert.equal(forBob.sender_name, 'Name bob');
+	assert.equal(forBob.title, 'T');
+	const after = (await okv2(await api(srv, 'GET', `/api/v2/chats/${g.id}/messages?limit=50`, { token: tok.carol }), 'history')).items;
+	assert.deepEqual(after.find((x) => x.seq === sys.seq), sys);
+	assert.deepEqual(after.find((x) => x.seq === forBob.seq), forBob);
+	// a retried send with the same client_id answers with the first message (built from the database)
+	const again = okv2(await api(srv, 'POST', `/api/v2/chats/${g.id}/messages`, { token: tok.alice, body: { text: texts[1], client_id: 'c-1', reply_to: 1 } }), 'retry');
+	assert.deepEqual(again, last.find((x) => x.client_id === 'c-1'));
+});

@@ -87,6 +87,9 @@ test('attachments: type and size from the bytes, only for the uploader and the c
 	assert.equal(m.attachments.length, 1);
 	assert.equal(m.attachments[0].id, f.id);
 	assert.equal(m.attachments[0].url, `/api/v2/files/${f.id}`);
+	// the answer (written by hand on the writer) is the message as the history builds it
+	const hist = okv2(await api(srv, 'GET', `/api/v2/chats/${chat.id}/messages`, { token: toks.bob }), 'history').items;
+	assert.deepEqual(hist.find((x) => x.seq === m.seq), m);
 	const dl = await fetch(`${srv.url}/api/v2/files/${f.id}`, { headers: { Authorization: `Bearer ${toks.bob}` } });
 	assert.equal(dl.status, 200);
 	assert.equal(dl.headers.get('content-type'), 'image/png');

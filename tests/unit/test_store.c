@@ -526,6 +526,108 @@ static void test_group_commit(void **state)
 	store_close(s);
 }
 
+/* ---- the push queue follows the devices, within a transaction and across a rollback ------------ */
+
+typedef struct dq {
+	fixture *f;
+	int64_t chat, msg;
+	int queued[3];
+	int done;
+} dq;
+
+static int dq_enqueue(store_conn *c, dq *d, int *queued)
+{
+	return store_delivery_enqueue_user(c, d->f->a.id, d->msg, d->f->ua.id, 5, STORE_PUSH_FCM, queued);
+}
+
+/* One transaction: no device, then one, then none again. */
+static int dq_one_transaction(store_conn *c, void *arg)
+{
+	dq *d = arg;
+	store_message msg = {
+	        .tenant_id = d->f->a.id, .kind = "notification", .title = "t", .body = "b", .created_at = 5};
+	int rc = store_inbox_ensure(c, d->f->a.id, d->f->ua.id, 1, &d->chat);
+	if (rc == 0) {
+		msg.chat_id = d->chat;
+		rc = store_message_insert(c, &msg);
+		d->msg = msg.id;
+	}
+	if (rc == 0)
+		rc = dq_enqueue(c, d, &d->queued[0]);
+	if (rc == 0)
+		rc = store_device_set(c, d->f->a.id, d->f->ua.id, "fcm", "tok-1", 5);
+	if (rc == 0)
+		rc = dq_enqueue(c, d, &d->queued[1]);
+	if (rc == 0)
+		rc = store_device_remove(c, d->f->a.id, d->f->ua.id, "fcm", "tok-1");
+	if (rc == 0)
+		rc = dq_enqueue(c, d, &d->queued[2]);
+	return rc;
+}
+
+static int dq_add_device(store_conn *c, void *arg)
+{
+	dq *d = arg;
+	return store_device_set(c, d->f->a.id, d->f->ua.id, "fcm", "tok-2", 5);
+}
+
+/* Removes the device, finds nothing to queue, then fails: rolled back. */
+static int dq_remove_and_fail(store_conn *c, void *arg)
+{
+	dq *d = arg;
+	int rc = store_device_remove(c, d->f->a.id, d->f->ua.id, "fcm", "tok-2");
+	if (rc == 0)
+		rc = dq_enqueue(c, d, &d->queued[0]);
+	return rc ? rc : HERR_CONFLICT;
+}
+
+static int dq_after(store_conn *c, void *arg)
+{
+	dq *d = arg;
+	return dq_enqueue(c, d, &d->queued[1]);
+}
+
+static void dq_done(void *arg, int rc)
+{
+	dq *d = arg;
+	d->done++;
+	(void)rc;
+}
+
+static void test_push_queue_follows_devices(void **state)
+{
+	(void)state;
+	store *s = open_store();
+	fixture f;
+	assert_int_equal(store_run(s, (store_job_fn)setup_run, &f), 0);
+	dq d = {.f = &f};
+	assert_int_equal(store_run(s, dq_one_transaction, &d), 0);
+	assert_int_equal(d.queued[0], 0);
+	assert_int_equal(d.queued[1], 1);
+	assert_int_equal(d.queued[2], 0);
+
+	/* Two jobs of one batch (queued before the writer starts): the first
+	 * removes the device and is rolled back, so the second must see the
+	 * device again. */
+	assert_int_equal(store_run(s, dq_add_device, &d), 0);
+	memset(d.queued, 0xff, sizeof d.queued);
+	store_write(s, dq_remove_and_fail, dq_done, &d);
+	store_write(s, dq_after, dq_done, &d);
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	assert_int_equal(store_attach_loop(s, &loop), 0);
+	while (d.done < 2)
+		uv_run(&loop, UV_RUN_ONCE);
+	assert_int_equal(d.queued[0], 0);
+	assert_int_equal(d.queued[1], 1);
+	store_stats st;
+	store_get_stats(s, &st);
+	assert_int_equal(st.commits, 1); /* both in one batch */
+	store_close(s);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
 	assert_int_equal(hcrypto_init(), 0);
@@ -540,6 +642,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_messages_newest_first_bounds_limit, make_dir, remove_dir),
 	        cmocka_unit_test_setup_teardown(test_delete_user_cascades, make_dir, remove_dir),
 	        cmocka_unit_test_setup_teardown(test_group_commit, make_dir, remove_dir),
+	        cmocka_unit_test_setup_teardown(test_push_queue_follows_devices, make_dir, remove_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

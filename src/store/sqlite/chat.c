@@ -517,8 +517,13 @@ static void read_msg(sqlite3_stmt *st, store_msg *m)
 
 int store_msg_insert(store_conn *c, int64_t tenant_id, store_msg *m)
 {
+	/* The chat's next seq: an UPDATE, then a point read of the row it
+	 * changed. Not UPDATE … RETURNING: SQLite collects RETURNING rows in an
+	 * ephemeral table, and opening one per message (a pager and page cache
+	 * allocated and freed) cost more than the second statement. */
 	static const char bump[] = "UPDATE chats SET last_seq = last_seq + 1, last_message_at = ?, updated_at = ? "
-	                           "WHERE tenant_id = ? AND id = ? RETURNING last_seq";
+	                           "WHERE tenant_id = ? AND id = ?";
+	static const char seq[] = "SELECT last_seq FROM chats WHERE id = ?";
 	static const char ins[] =
 	        "INSERT INTO messages(tenant_id, chat_id, seq, sender_id, kind, title, body, client_id, reply_to, "
 	        "extra, created_at) VALUES (?,?,?,nullif(?, 0),?,?,?,?,nullif(?, 0),?,?)";
@@ -529,17 +534,20 @@ int store_msg_insert(store_conn *c, int64_t tenant_id, store_msg *m)
 	sqlite3_bind_int64(st, 2, m->created_at);
 	sqlite3_bind_int64(st, 3, tenant_id);
 	sqlite3_bind_int64(st, 4, m->chat_id);
-	int rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
+	int rc = sq_step_done(c, st);
+	if (rc != 0)
+		return rc;
+	if (sqlite3_changes(c->db) == 0)
+		return HERR_NOT_FOUND;
+	if (!(st = sq_cached(c, seq)))
+		return HERR_STORAGE;
+	sqlite3_bind_int64(st, 1, m->chat_id);
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
 		sqlite3_reset(st);
 		return rc == SQLITE_DONE ? HERR_NOT_FOUND : sq_err(c, rc);
 	}
 	m->seq = sqlite3_column_int64(st, 0);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		;
 	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return sq_err(c, rc);
 	if (!(st = sq_cached(c, ins)))
 		return HERR_STORAGE;
 	sqlite3_bind_int64(st, 1, tenant_id);

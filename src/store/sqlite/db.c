@@ -12,6 +12,7 @@
  * list and one uv_async_t, so a batch of 500 costs one wake-up of the loop.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -91,6 +92,20 @@ static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t err_size)
 	return 0;
 }
 
+void sq_devices_forget(store_conn *c)
+{
+	c->devices_known_n = 0;
+}
+
+static void on_update(void *ud, int op, const char *db, const char *table, sqlite3_int64 rowid)
+{
+	(void)op;
+	(void)db;
+	(void)rowid;
+	if (strcmp(table, "devices") == 0)
+		sq_devices_forget(ud);
+}
+
 static int conn_open(store *s, bool writer, store_conn **out, char *err, size_t err_size)
 {
 	store_conn *c = calloc(1, sizeof *c);
@@ -114,6 +129,8 @@ static int conn_open(store *s, bool writer, store_conn **out, char *err, size_t 
 		free(c);
 		return HERR_STORAGE;
 	}
+	if (writer)
+		sqlite3_update_hook(c->db, on_update, c);
 	*out = c;
 	return 0;
 }
@@ -203,9 +220,23 @@ static int migrate(store *s, store_conn *c, int from, char *err, size_t err_size
 
 /* ---- life cycle ---------------------------------------------------------------- */
 
+/* Once per process, before SQLite initialises. Memory statistics off:
+ * with them on, every sqlite3_malloc/free takes a global mutex (5 % of the
+ * writer thread's time in durable ingest, docs/performance.md). Trimming
+ * off: glibc gave the top of the writer's arena back to the kernel after
+ * most batches (madvise) and faulted it in again for the next one. */
+static void process_setup(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	mallopt(M_TRIM_THRESHOLD, 64 << 20);
+}
+
+static pthread_once_t process_once = PTHREAD_ONCE_INIT;
+
 int store_open(const store_open_options *opt, store **out, char *err, size_t err_size)
 {
 	*out = NULL;
+	pthread_once(&process_once, process_setup);
 	if (mkdir(opt->data_dir, 0750) != 0 && errno != EEXIST) {
 		snprintf(err, err_size, "cannot create data directory %s: %s", opt->data_dir, strerror(errno));
 		return HERR_IO;
@@ -296,6 +327,7 @@ static void run_batch(store *s, wjob *batch, size_t n)
 {
 	store_conn *c = s->writer_conn;
 	bool ok = sq_exec(c, SQ_BEGIN_IMMEDIATE) == 0;
+	sq_devices_forget(c);
 	for (wjob *j = batch; j; j = j->next) {
 		if (!ok) {
 			j->rc = HERR_STORAGE;
@@ -307,8 +339,10 @@ static void run_batch(store *s, wjob *batch, size_t n)
 		}
 		j->rc = j->run(c, j->arg);
 		reset_busy(c);
-		if (j->rc < 0)
+		if (j->rc < 0) {
 			sq_exec(c, SQ_ROLLBACK_TO);
+			sq_devices_forget(c);
+		}
 		sq_exec(c, SQ_RELEASE);
 	}
 	if (ok && sq_exec(c, SQ_COMMIT) != 0) {
@@ -510,6 +544,7 @@ int store_run(store *s, store_job_fn run, void *arg)
 	sqlite3 *db = s->writer_conn->db;
 	if (exec_sql(db, "BEGIN IMMEDIATE", NULL, 0) != 0)
 		return HERR_STORAGE;
+	sq_devices_forget(s->writer_conn);
 	int rc = run(s->writer_conn, arg);
 	reset_busy(s->writer_conn);
 	if (rc < 0) {

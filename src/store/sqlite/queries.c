@@ -133,8 +133,15 @@ int sq_step_done(store_conn *c, sqlite3_stmt *st)
 
 void sq_col_copy(sqlite3_stmt *st, int col, char *out, size_t size)
 {
+	/* Not snprintf: this runs for most columns the writer reads per
+	 * request, and formatting showed in its profile. */
 	const unsigned char *t = sqlite3_column_text(st, col);
-	snprintf(out, size, "%s", t ? (const char *)t : "");
+	size_t n = t ? (size_t)sqlite3_column_bytes(st, col) : 0;
+	if (n >= size)
+		n = size - 1;
+	if (n)
+		memcpy(out, t, n);
+	out[n] = '\0';
 }
 
 void sq_bind_opt_text(sqlite3_stmt *st, int idx, const char *s)
@@ -516,6 +523,36 @@ int store_session_lookup(store_conn *c, const uint8_t token_hash[STORE_TOKEN_HAS
 		         hcrypto_equal(stored, token_hash, STORE_TOKEN_HASH);
 		*tenant_id = sqlite3_column_int64(st, 0);
 		*user_id = sqlite3_column_int64(st, 1);
+		sqlite3_reset(st);
+		return ok ? 0 : HERR_NOT_FOUND;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? HERR_NOT_FOUND : sq_err(c, rc);
+}
+
+int store_session_user(store_conn *c, const uint8_t token_hash[STORE_TOKEN_HASH], int64_t now, store_user *u,
+                       store_user_ext *x, char inn[STORE_INN_MAX])
+{
+	static const char sql[] =
+	        "SELECT u.id, u.tenant_id, u.staff_id, u.external_id, u.name, u.phone, u.device, u.mailing, "
+	        "u.created_at, u.updated_at, u.avatar_url, u.roles, u.active, t.inn, s.token_hash FROM sessions s "
+	        "JOIN users u ON u.id = s.user_id AND u.tenant_id = s.tenant_id JOIN tenants t ON t.id = s.tenant_id "
+	        "WHERE s.token_hash = ? AND s.expires_at > ?";
+	sqlite3_stmt *st = sq_cached(c, sql);
+	if (!st)
+		return HERR_STORAGE;
+	sqlite3_bind_blob(st, 1, token_hash, STORE_TOKEN_HASH, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const void *stored = sqlite3_column_blob(st, 14);
+		int ok = stored && sqlite3_column_bytes(st, 14) == STORE_TOKEN_HASH &&
+		         hcrypto_equal(stored, token_hash, STORE_TOKEN_HASH);
+		read_user(st, u);
+		sq_col_copy(st, 10, x->avatar_url, sizeof x->avatar_url);
+		sq_col_copy(st, 11, x->roles, sizeof x->roles);
+		x->active = sqlite3_column_int(st, 12) != 0;
+		sq_col_copy(st, 13, inn, STORE_INN_MAX);
 		sqlite3_reset(st);
 		return ok ? 0 : HERR_NOT_FOUND;
 	}

@@ -61,7 +61,22 @@ struct store_conn {
 		sqlite3_stmt *st;
 	} cache[SQ_CACHE_SLOTS];
 	struct store_conn *next; /* in the store's list of connections */
+	/* The writer's knowledge, within its current transaction, of whether
+	 * a tenant has any live push device: store_delivery_enqueue_* skip
+	 * their INSERT … SELECT for a tenant without one. Forgotten (n = 0) at
+	 * every BEGIN and rollback and, through the update hook, at any change
+	 * to the devices table, so it is never older than the data it
+	 * describes; other processes cannot write while the transaction holds
+	 * the write lock. */
+	struct {
+		int64_t tenant;
+		bool has;
+	} devices_known[8];
+	int devices_known_n;
 };
+
+/* Forgets what the writer knew about devices (see store_conn). */
+void sq_devices_forget(store_conn *c);
 
 extern const char *const sqlite_migrations[];
 extern const int sqlite_migration_count;
