@@ -24,6 +24,7 @@
 #include "api/api_internal.h"
 #include "api/webroot.h"
 #include "core/buf.h"
+#include "core/codec.h"
 #include "core/err.h"
 #include "core/log.h"
 
@@ -45,17 +46,6 @@ struct webroot {
 
 /* ---- pure helpers --------------------------------------------------------------- */
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int webroot_normalize(const char *raw, char *out, size_t out_size)
 {
 	if (!raw || raw[0] != '/')
@@ -65,7 +55,8 @@ int webroot_normalize(const char *raw, char *out, size_t out_size)
 		int ch = (unsigned char)*p;
 		bool end = ch == '\0' || ch == '?' || ch == '#';
 		if (!end && ch == '%') {
-			int hi = hexval((unsigned char)p[1]), lo = hi < 0 ? -1 : hexval((unsigned char)p[2]);
+			int hi = hcodec_hex_value((unsigned char)p[1]),
+			    lo = hi < 0 ? -1 : hcodec_hex_value((unsigned char)p[2]);
 			if (lo < 0)
 				return HERR_BAD_REQUEST;
 			ch = hi * 16 + lo;

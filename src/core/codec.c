@@ -20,7 +20,7 @@ void hcodec_hex_encode(const uint8_t *in, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
-static int hcodec_hex_value(char c)
+int hcodec_hex_value(int c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';

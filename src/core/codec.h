@@ -12,6 +12,8 @@ void hcodec_hex_encode(const uint8_t *in, size_t len, char *out);
 
 /* Decodes hex (either case). Returns bytes written or -1 on bad input/space. */
 long hcodec_hex_decode(const char *in, size_t len, uint8_t *out, size_t out_cap);
+/* The value of one hex digit (either case), or -1. */
+int hcodec_hex_value(int c);
 
 /* Length of the base64url text (no padding) for n input bytes, without NUL. */
 size_t hcodec_b64url_len(size_t n);

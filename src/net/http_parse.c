@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/codec.h"
 #include "core/err.h"
 
 #define PARSE_DEFAULT_MAX_HEADER (16u * 1024u)
@@ -523,17 +524,6 @@ void http_parse_fail(http_parse *p, int error)
 	parse_set_error(p, error);
 }
 
-static int parse_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 long http_percent_decode(const char *s, size_t n, char *out, size_t out_size, bool plus_space)
 {
 	size_t i, o = 0;
@@ -548,8 +538,8 @@ long http_percent_decode(const char *s, size_t n, char *out, size_t out_size, bo
 
 			if (i + 2 >= n)
 				return -1;
-			hi = parse_hex(s[i + 1]);
-			lo = parse_hex(s[i + 2]);
+			hi = hcodec_hex_value(s[i + 1]);
+			lo = hcodec_hex_value(s[i + 2]);
 			/* %00 would cut C strings short: a classic way past checks. */
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 				return -1;
