@@ -281,6 +281,20 @@ static int setup_default(void **state)
 	return harness_start(state, &o);
 }
 
+/* Pings every 50 ms, idle after 1 s: a client answering pings outlives the
+ * idle timeout, and a busy machine may hold the test's thread back for
+ * most of a second without the server giving up on it. */
+static int setup_ping_timeouts(void **state)
+{
+	ws_options o;
+
+	memset(&o, 0, sizeof o);
+	o.ping_interval_ms = 50;
+	o.idle_timeout_ms = 1000;
+	o.close_timeout_ms = 300;
+	return harness_start(state, &o);
+}
+
 static int setup_tiny_timeouts(void **state)
 {
 	ws_options o;
@@ -1084,7 +1098,7 @@ static void test_idle_timeout(void **state)
 static void test_pong_keeps_alive(void **state)
 {
 	harness *h = *state;
-	uint64_t end = now_ms() + 800;
+	uint64_t end = now_ms() + 1600; /* longer than the idle timeout */
 	int pings = 0;
 	frame f;
 	wsc c;
@@ -1220,7 +1234,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_burst_in_one_turn, setup_default, teardown),
 	        cmocka_unit_test_setup_teardown(test_slow_consumer, setup_default, teardown),
 	        cmocka_unit_test_setup_teardown(test_idle_timeout, setup_tiny_timeouts, teardown),
-	        cmocka_unit_test_setup_teardown(test_pong_keeps_alive, setup_tiny_timeouts, teardown),
+	        cmocka_unit_test_setup_teardown(test_pong_keeps_alive, setup_ping_timeouts, teardown),
 	        cmocka_unit_test_setup_teardown(test_close_handshake, setup_default, teardown),
 	        cmocka_unit_test_setup_teardown(test_server_close, setup_short_close, teardown),
 	        cmocka_unit_test_setup_teardown(test_peer_reset, setup_default, teardown),
