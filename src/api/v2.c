@@ -17,6 +17,9 @@
 #include "core/buf.h"
 #include "svc/chat.h"
 
+/* Larger than any query string the HTTP layer accepts (the 16 KiB header limit). */
+#define HTTP_QUERY_PROBE (64 * 1024)
+
 #define TOKEN_MAX 4096
 
 typedef struct v2_call {
@@ -195,6 +198,23 @@ void api_v2_run(api *a, http_request *req, const router_params *p, svc_v2_op op,
 	                                                               : NULL;
 	if (!text_param || http_request_query(req, text_param, k->q_text, sizeof k->q_text) < 0)
 		k->q_text[0] = '\0';
+	/* Absent and too long look alike above; a too long one is an error, not
+	 * "no filter" (the directory would list everyone). The request line fits
+	 * the header limit, so a buffer of that size tells the two apart. */
+	if (text_param && !k->q_text[0]) {
+		char *probe = malloc(HTTP_QUERY_PROBE);
+		long n = probe ? http_request_query(req, text_param, probe, HTTP_QUERY_PROBE) : -1;
+		free(probe);
+		if (n >= (long)sizeof k->q_text) {
+			json_decref(c->body);
+			json_decref(query);
+			free(c);
+			char what[64];
+			snprintf(what, sizeof what, "%s (at most %zu bytes)", text_param, sizeof k->q_text - 1);
+			api_send_error(req, HERR_FIELD_INVALID, what, 0);
+			return;
+		}
+	}
 	if (bad) {
 		json_decref(c->body);
 		json_decref(query);

@@ -724,14 +724,17 @@ static int push_settings(hconfig *cfg, svc_push_options *po)
 	int64_t ms;
 	if (hconfig_get_duration_ms(cfg, "push.sms_fallback_after", &ms, err, sizeof err) != 0 || ms < 0 ||
 	    ms > 7LL * 24 * 3600 * 1000)
-		return die("push.sms_fallback_after: %s", err[0] ? err : "at most 7 days");
+		return err[0] ? die("%s", err) : die("%s", "push.sms_fallback_after: at most 7 days");
 	po->sms_fallback_ms = ms;
 	static const char *const keys[SVC_PUSH_KINDS] = {"push.webpush.concurrency", "push.fcm.concurrency",
 	                                                 "push.apns.concurrency"};
 	for (int k = 0; k < SVC_PUSH_KINDS; k++) {
 		int64_t v;
 		if (hconfig_get_int(cfg, keys[k], &v, err, sizeof err) != 0 || v < 1 || v > 10000) {
-			fprintf(stderr, "herald: %s: %s\n", keys[k], err[0] ? err : "between 1 and 10000");
+			if (err[0])
+				fprintf(stderr, "herald: %s\n", err); /* names the key already */
+			else
+				fprintf(stderr, "herald: %s: between 1 and 10000\n", keys[k]);
 			return 1;
 		}
 		po->concurrency[k] = (int)v;

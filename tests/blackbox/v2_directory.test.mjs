@@ -39,6 +39,11 @@ test('directory: search by name or id, name order, paging, only active users, no
 	assert.deepEqual(seen, ['Anna Schmidt', 'Boris Petrov', 'Zoe Adams', 'anna Berg']);
 
 	errv2(await api(srv, 'GET', '/api/v2/directory?cursor=abc', { token: tok }), 422, 'field_invalid');
+	// a search longer than 511 bytes is refused, not read as "everyone"
+	const long = await api(srv, 'GET', `/api/v2/directory?q=${'a'.repeat(600)}`, { token: tok });
+	errv2(long, 422, 'field_invalid');
+	assert.match(long.json.error.message, /q \(at most 511 bytes\)/);
+	assert.equal(okv2(await api(srv, 'GET', `/api/v2/directory?q=${'a'.repeat(511)}`, { token: tok })).items.length, 0);
 	errv2(await api(srv, 'GET', '/api/v2/directory'), 401, 'unauthorized');
 	// the server token works too; another tenant sees only its own people
 	assert.equal(okv2(await api(srv, 'GET', '/api/v2/directory', { token: a.token })).items.length, 4);

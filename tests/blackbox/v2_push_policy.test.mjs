@@ -59,9 +59,13 @@ test('push.while_online=all: a live user is pushed too, and acks the push over t
 	assert.ok(d.sent_at && d.delivered_at);
 });
 
-test('push.while_online: a bad value stops the server with a clear message', async (t) => {
+test('push settings: a bad value stops the server with a message naming it', async (t) => {
 	const { serverFor } = await import('./lib/harness.mjs');
 	await assert.rejects(serverFor(t, { env: { HERALD_PUSH_WHILE_ONLINE: 'sometimes' } }), /push\.while_online: sometimes is not none, phones or all/);
+	await assert.rejects(serverFor(t, { env: { HERALD_PUSH_SMS_FALLBACK_AFTER: 'soon' } }), /push\.sms_fallback_after: 'soon' is not a duration/);
+	await assert.rejects(serverFor(t, { env: { HERALD_PUSH_SMS_FALLBACK_AFTER: '200h' } }), /push\.sms_fallback_after: at most 7 days/);
+	await assert.rejects(serverFor(t, { env: { HERALD_PUSH_WEBPUSH_CONCURRENCY: '0' } }), /push\.webpush\.concurrency: between 1 and 10000/);
+	await assert.rejects(serverFor(t, { env: { HERALD_PUSH_APNS_CONCURRENCY: 'many' } }), /push\.apns\.concurrency: 'many' is not an integer/);
 });
 
 test('quiet hours hold pushes until they end; urgent messages go through; bad input is refused', async (t) => {
